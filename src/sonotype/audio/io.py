@@ -1,0 +1,189 @@
+"""Read any audio file to mono float32 at a chosen rate, whole or in blocks; write WAV.
+
+Every failure is an :class:`AudioError` whose message names the file and the problem
+in one line, so batch commands can report it and go on.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+DEFAULT_SR = 16000
+
+
+class AudioError(Exception):
+    """A file that cannot be read as audio; ``str(err)`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file header says."""
+
+    path: str
+    sample_rate: int
+    frames: int
+    channels: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _check_path(path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(p, "no such file")
+    if p.is_dir():
+        raise AudioError(p, "is a directory, not an audio file")
+    try:
+        size = p.stat().st_size
+    except OSError as err:
+        raise AudioError(p, f"cannot stat file ({err.strerror})") from None
+    if size == 0:
+        raise AudioError(p, "empty file (0 bytes)")
+    return p
+
+
+def _decode_error(path, err: Exception) -> AudioError:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "Error opening" in msg and ":" in msg:
+        msg = msg.rsplit(":", 1)[-1].strip()
+    return AudioError(path, f"cannot decode audio: corrupt or unsupported format ({msg})")
+
+
+def info(path) -> AudioInfo:
+    """Header information of ``path``.
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, directory, corrupt or unsupported file.
+    """
+    p = _check_path(path)
+    try:
+        i = sf.info(str(p))
+    except Exception as err:  # libsndfile raises several types
+        raise _decode_error(p, err) from None
+    if i.samplerate <= 0:
+        raise AudioError(p, f"invalid sample rate {i.samplerate}")
+    return AudioInfo(str(p), int(i.samplerate), int(i.frames), int(i.channels), i.format, i.subtype)
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """Average channels of a (frames, channels) array to float32 mono."""
+    if x.ndim == 1:
+        return x.astype(np.float32, copy=False)
+    return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0].astype(np.float32)
+
+
+def _finite(path, y: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(y)):
+        raise AudioError(path, "contains NaN or Inf samples")
+    return y
+
+
+def resample(y: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+    """Resample mono float32 audio with soxr (high quality)."""
+    if orig_sr == sr or y.size == 0:
+        return y.astype(np.float32, copy=False)
+    return soxr.resample(y, orig_sr, sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def load(path, sr: int | None = DEFAULT_SR, offset: float = 0.0,
+         duration: float | None = None) -> np.ndarray:
+    """Load ``path`` as mono float32 at ``sr`` Hz (``None`` keeps the file's rate).
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file libsndfile reads (wav, flac, ogg, mp3, au, aiff...).
+    sr : int or None
+        Target sample rate.
+    offset, duration : float
+        Seconds to skip and to read (``None``: to the end).
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D float32 samples.
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, corrupt, unsupported file, no samples, NaN/Inf samples.
+    """
+    i = info(path)
+    if i.frames == 0:
+        raise AudioError(path, "contains no audio samples (0 frames)")
+    start = int(round(offset * i.sample_rate))
+    stop = None if duration is None else start + int(round(duration * i.sample_rate))
+    try:
+        x, file_sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+    except Exception as err:
+        raise _decode_error(path, err) from None
+    if x.shape[0] == 0:
+        raise AudioError(path, "contains no audio samples")
+    y = _finite(path, to_mono(x))
+    return y if sr is None else resample(y, file_sr, sr)
+
+
+def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield consecutive mono float32 blocks of ``path`` at ``sr`` Hz in bounded memory.
+
+    Concatenating the blocks gives the same samples as :func:`load` up to the
+    resampler's edge effects (none when no resampling is needed).
+    """
+    i = info(path)
+    if i.frames == 0:
+        raise AudioError(path, "contains no audio samples (0 frames)")
+    blocksize = max(1024, int(block_seconds * i.sample_rate))
+    rs = None if i.sample_rate == sr else soxr.ResampleStream(i.sample_rate, sr, 1, dtype="float32", quality="HQ")
+    got = 0
+    try:
+        blocks = sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True)
+        for x in blocks:
+            got += len(x)
+            y = _finite(path, to_mono(x))
+            if rs is not None:
+                y = rs.resample_chunk(y, last=False)
+            if y.size:
+                yield y
+    except AudioError:
+        raise
+    except Exception as err:
+        raise _decode_error(path, err) from None
+    if got == 0:
+        raise AudioError(path, "contains no audio samples")
+    if rs is not None:
+        tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
+        if tail.size:
+            yield tail
+
+
+def write_wav(path, y: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+    """Write mono or (frames, channels) audio as WAV atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, np.asarray(y), sr, subtype=subtype, format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,189 @@
+"""Command bodies: a few lines each over the Python API."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import AudioError
+from ..data import CorpusError
+from ..train import CheckpointError
+
+
+class UserError(Exception):
+    """An error to print as one line (no traceback)."""
+
+
+@contextmanager
+def user_errors():
+    try:
+        yield
+    except (AudioError, CorpusError, CheckpointError, ValueError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+    except PermissionError as err:
+        raise UserError(f"{err.filename}: permission denied") from None
+    except OSError as err:
+        raise UserError(f"{err.filename or ''}: {err.strerror or err}") from None
+
+
+def example_path() -> Path:
+    """The bundled speech → music → noise example recording."""
+    return Path(str(resources.files("sonotype") / "assets" / "example.ogg"))
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def features(args):
+    from ..audio import load
+    from ..features import FeatureParams, extract
+    path = example_path() if args.example or not args.file else Path(args.file)
+    with user_errors():
+        p = FeatureParams(kind=args.kind, deltas=args.deltas if args.kind == "mfcc" else 0)
+        if args.kind == "logmel":
+            p = p.with_(n_mels=64)
+        if args.kind == "stft":
+            p = p.with_(sr=11025, win_length=512, hop_length=256)
+        if args.sr:
+            p = p.with_(sr=args.sr)
+        t = time.time()
+        F = extract(load(path, sr=p.sr), p)
+        dt = time.time() - t
+        if args.out:
+            from ..experiment import write_npy
+            write_npy(args.out, F)
+    print(f"{path}: {args.kind} {F.shape[0]} x {F.shape[1]} frames ({p.frame_rate:g} frames/s, sr {p.sr}); "
+          f"mean {F.mean():.3f} std {F.std():.3f}; {dt * 1000:.0f} ms" + (f"; wrote {args.out}" if args.out else ""))
+
+
+def data_info(args):
+    from ..audio import info
+    from ..data import make_split, open_corpus, read_split
+    with user_errors():
+        c = open_corpus(args.corpus)
+        parts = read_split(args.split) if args.split else make_split(c, seed=args.seed)[0]
+    dur, bad = {}, []
+    for it in c.items:
+        try:
+            dur[it.path] = info(it.path).duration
+        except AudioError as err:
+            bad.append(str(err))
+    print(f"corpus {c.kind}:{c.root}  {len(c)} files, {sum(dur.values()) / 3600:.2f} h, classes {', '.join(c.classes)}")
+    sources = sorted({i.source for i in c.items if i.source})
+    if sources:
+        print(f"sources: {', '.join(sources)}")
+    print(f"\n| class | {' | '.join(f'{s} files | {s} h' for s in ['all', *parts])} |")
+    print("|---|" + "---|---|" * (1 + len(parts)))
+    for label in c.classes:
+        cells = []
+        for its in [c.items, *parts.values()]:
+            sel = [i for i in its if i.label == label]
+            cells += [str(len(sel)), f"{sum(dur.get(i.path, 0) for i in sel) / 3600:.2f}"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    for b in bad:
+        print(f"unreadable: {b}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def data_split(args):
+    from ..data import make_split, open_corpus, write_split
+    with user_errors():
+        ratios = tuple(float(x) for x in args.ratios.split(","))
+        c = open_corpus(args.corpus)
+        parts, assign = make_split(c, ratios, args.seed, args.holdout_source)
+        write_split(args.out, c, assign) if not args.holdout_source else write_split(
+            args.out, type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
+    counts = {s: len(v) for s, v in parts.items()}
+    print(f"wrote {args.out}: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+
+
+def data_cache(args):
+    from ..data import FeatureCache, Job, featurize, open_corpus
+    from ..preprocess import PreprocessParams
+    from ..train import features_for
+    with user_errors():
+        c = open_corpus(args.corpus)
+        t = time.time()
+        F = featurize([Job(i.path, i.label) for i in c.items], features_for(args.model), PreprocessParams(),
+                      FeatureCache(args.cache), workers=args.workers)
+    ok = [f for f in F if f is not None]
+    print(f"{len(ok)}/{len(F)} files, {sum(f.shape[1] for f in ok) / 360000:.2f} h of non-silent frames "
+          f"cached in {time.time() - t:.1f} s")
+    return 0 if len(ok) == len(F) else 1
+
+
+def train(args):
+    from ..data import AugmentParams
+    from ..experiment import train_model
+    with user_errors():
+        r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
+                        augment=AugmentParams(copies=args.augment) if args.augment else None,
+                        holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
+                        workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,
+                        updates_per_epoch=args.updates_per_epoch, device=args.device)
+    t = r.get("test", {})
+    print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
+          + (f", test acc {t['accuracy']:.4f}, speech-vs-non-speech {t['speech_accuracy']:.4f}" if t else "")
+          + f" ({r['seconds']:.0f} s)")
+
+
+def evaluate(args):
+    from ..experiment import evaluate_model
+    from ..infer import resolve_model
+    with user_errors():
+        m = evaluate_model(resolve_model(args.model), args.corpus, out=args.out, clip=args.clip, split=args.split,
+                           subset=args.subset, seed=args.seed, holdout_source=args.holdout_source,
+                           cache_dir=args.cache, workers=args.workers)
+    print((Path(args.out) / "table.md").read_text(), end="")
+
+
+def classify(args):
+    from ..infer import Classifier
+    files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
+    with user_errors():
+        clf = Classifier(args.model)
+    failed = 0
+    writer = None
+    for f in files:
+        try:
+            row = clf.classify(f, clip=args.clip).row()
+        except AudioError as err:
+            print(f"sonotype: error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            if writer is None:
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(row), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(row)
+            sys.stdout.flush()
+    if failed:
+        print(f"sonotype: {failed} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def reproduce_clips(args):
+    from ..experiment import reproduce_clips as run
+    with user_errors():
+        text = run(args.corpus, args.out, models=args.models.split(","),
+                   clips=[float(c) for c in args.clips.split(",")], seed=args.seed, log=_log, epochs=args.epochs,
+                   cache_dir=args.cache, workers=args.workers)
+    print(text, end="")
+
+
+def models(args):
+    from ..infer import BUNDLED, bundled_path
+    for name in BUNDLED:
+        card = bundled_path(name).with_suffix(".md")
+        print(f"{name}: {bundled_path(name)}" + ("" if bundled_path(name).is_file() else " (missing)"))
+        if card.is_file():
+            print("  " + card.read_text().strip().splitlines()[0])

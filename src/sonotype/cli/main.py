@@ -1,0 +1,118 @@
+"""The ``sonotype`` command: argument parsing only; each command calls the Python API."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .. import __version__
+from . import commands
+
+
+def _add_corpus(p, required=True):
+    p.add_argument("--corpus", required=required,
+                   help="KIND:PATH with KIND one of musan, gtzan-ms, gtzan-genres, folders, manifest "
+                        "(or a bare PATH whose layout is guessed)")
+    p.add_argument("--split", help="split CSV from 'sonotype data split' (default: made with --seed)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--holdout-source", help="leave-one-source-out: all files of this manifest source are the test set")
+    p.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
+    p.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sonotype", description="Speech / music / noise classification and segmentation.")
+    ap.add_argument("--version", action="version", version=f"sonotype {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("features", help="compute MFCC / log-mel / STFT features of an audio file")
+    p.add_argument("file", nargs="?", help="audio file (default with --example: the bundled example)")
+    p.add_argument("--example", action="store_true", help="use the bundled example recording")
+    p.add_argument("--kind", choices=["mfcc", "logmel", "stft"], default="mfcc")
+    p.add_argument("--deltas", type=int, choices=[0, 1, 2], default=0, help="add Δ (1) or Δ and ΔΔ (2) to MFCCs")
+    p.add_argument("--sr", type=int, help="sample rate (default 16000; 11025 for stft)")
+    p.add_argument("-o", "--out", help="output .npy (channels × frames); default: print a summary only")
+    p.set_defaults(func=commands.features)
+
+    p = sub.add_parser("data", help="corpus tools: info, split, cache")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    q = dsub.add_parser("info", help="files and hours per class (and per split)")
+    q.add_argument("corpus", help="KIND:PATH or PATH")
+    q.add_argument("--split", help="split CSV to count per split")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=commands.data_info)
+    q = dsub.add_parser("split", help="seeded 65/10/25 group split per class, written to CSV")
+    q.add_argument("corpus")
+    q.add_argument("--out", required=True, help="CSV to write")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--ratios", default="0.65,0.10,0.25", help="train,val,test fractions")
+    q.add_argument("--holdout-source", help="put this manifest source in test, split the rest train/val")
+    q.set_defaults(func=commands.data_split)
+    q = dsub.add_parser("cache", help="build the feature cache for a corpus and time it")
+    q.add_argument("corpus")
+    q.add_argument("--model", default="slim", help="whose features (slim, wide, snn, gmm, mobilenet)")
+    q.add_argument("--cache")
+    q.add_argument("--workers", type=int)
+    q.set_defaults(func=commands.data_cache)
+
+    p = sub.add_parser("train", help="train a model on a corpus (train split; val for early stopping)")
+    _add_corpus(p)
+    p.add_argument("--model", default="slim", choices=["slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2"])
+    p.add_argument("--clip", type=float, default=1.0, help="clip length in seconds (0.5, 1, 2)")
+    p.add_argument("--out", required=True, help="run folder (model.pt, last.pt, split.csv, train.json, test/)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
+    p.add_argument("--updates-per-epoch", type=int, default=200, help="batch size = clips / this")
+    p.add_argument("--augment", type=int, default=0, metavar="COPIES",
+                   help="augmented copies per training file (noise mix, gain, telephone, codec, reverb); 0 = off")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.set_defaults(func=commands.train)
+
+    p = sub.add_parser("evaluate", help="clip metrics of a checkpoint on a corpus split")
+    p.add_argument("--model", required=True, help="checkpoint or bundled name (slim, wide)")
+    _add_corpus(p)
+    p.add_argument("--clip", type=float, help="clip seconds (default: the checkpoint's)")
+    p.add_argument("--subset", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", required=True, help="folder for metrics.json, table.md, confusion.png")
+    p.set_defaults(func=commands.evaluate)
+
+    p = sub.add_parser("classify", help="label whole files as speech / music / noise")
+    p.add_argument("files", nargs="*", help="audio files")
+    p.add_argument("--example", action="store_true", help="classify the bundled example recording")
+    p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
+    p.add_argument("--clip", type=float, help="clip seconds (default: the model's)")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
+    p.set_defaults(func=commands.classify)
+
+    p = sub.add_parser("reproduce", help="re-run the paper's experiments")
+    rsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = rsub.add_parser("clips", help="Table II: GMM, SNN, slim, wide at 0.5 / 1 / 2 s")
+    _add_corpus(q)
+    q.add_argument("--out", required=True)
+    q.add_argument("--models", default="gmm,snn,slim,wide")
+    q.add_argument("--clips", default="0.5,1,2")
+    q.add_argument("--epochs", type=int, default=60)
+    q.set_defaults(func=commands.reproduce_clips)
+
+    p = sub.add_parser("models", help="list the bundled models and their cards")
+    p.set_defaults(func=commands.models)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+    try:
+        return int(args.func(args) or 0)
+    except commands.UserError as err:
+        print(f"sonotype: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sonotype: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

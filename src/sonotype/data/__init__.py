@@ -1,0 +1,14 @@
+"""Corpora, splits, feature cache and clip datasets."""
+from .augment import AugmentParams, augment
+from .cache import FeatureCache, default_cache_dir, file_digest
+from .clips import ClipDataset, clip_length, clip_starts, fit_length
+from .corpora import (AUDIO_EXTENSIONS, KINDS, Corpus, CorpusError, Item, open_corpus, read_folders,
+                      read_gtzan_genres, read_gtzan_ms, read_manifest, read_musan)
+from .featurize import Job, featurize, file_features
+from .splits import SPLITS, make_split, read_split, split_items, split_summary, write_split
+
+__all__ = ["AUDIO_EXTENSIONS", "AugmentParams", "ClipDataset", "Corpus", "CorpusError", "FeatureCache",
+           "Item", "Job", "KINDS", "SPLITS", "augment", "clip_length", "clip_starts", "default_cache_dir",
+           "featurize", "file_digest", "file_features", "fit_length", "make_split", "open_corpus",
+           "read_folders", "read_gtzan_genres", "read_gtzan_ms", "read_manifest", "read_musan",
+           "read_split", "split_items", "split_summary", "write_split"]

@@ -1,0 +1,71 @@
+"""On-disk feature cache keyed by file content and feature / preprocessing parameters."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+def default_cache_dir() -> Path:
+    """``$SONOTYPE_CACHE`` or ``~/.cache/sonotype``."""
+    return Path(os.environ.get("SONOTYPE_CACHE") or Path.home() / ".cache" / "sonotype")
+
+
+@lru_cache(maxsize=65536)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path) -> str:
+    """SHA-1 of the file's bytes (memoised per path, size and modification time)."""
+    st = os.stat(path)
+    return _digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+class FeatureCache:
+    """A folder of ``.npy`` arrays named by a hash of what made them.
+
+    Parameters
+    ----------
+    root : path or None
+        Cache folder (default :func:`default_cache_dir` / ``features``); ``False`` disables caching.
+    """
+
+    def __init__(self, root=None):
+        self.root = None if root is False else Path(root or default_cache_dir() / "features")
+
+    @staticmethod
+    def key(path, **parts) -> str:
+        blob = json.dumps({"file": file_digest(path), **parts}, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str):
+        if self.root is None:
+            return None
+        f = self._file(key)
+        try:
+            return np.load(f) if f.is_file() else None
+        except (OSError, ValueError):  # a damaged entry is recomputed
+            return None
+
+    def put(self, key: str, array: np.ndarray) -> None:
+        if self.root is None:
+            return
+        f = self._file(key)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=f.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, f)

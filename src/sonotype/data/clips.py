@@ -1,0 +1,104 @@
+"""Fixed-length clips (50 % overlap) over per-file feature matrices."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..features import FeatureParams, add_deltas
+
+
+def clip_length(seconds: float, params: FeatureParams) -> int:
+    """Frames in a clip of ``seconds`` (100 per second at a 10 ms hop)."""
+    if seconds <= 0:
+        raise ValueError(f"clip length must be positive, got {seconds}")
+    return max(1, int(round(seconds * params.frame_rate)))
+
+
+def clip_starts(n_frames: int, length: int, hop: int, min_fraction: float = 0.25) -> list:
+    """Start frames of clips of ``length`` every ``hop`` frames.
+
+    A file shorter than one clip but at least ``min_fraction`` of it gives one clip
+    (looped to length, see :func:`fit_length`); shorter ones give none.
+    """
+    if n_frames >= length:
+        return list(range(0, n_frames - length + 1, hop))
+    return [0] if n_frames >= max(1, min_fraction * length) else []
+
+
+def fit_length(F: np.ndarray, length: int) -> np.ndarray:
+    """Loop ``F`` along time until it has at least ``length`` frames."""
+    if F.shape[1] >= length or F.shape[1] == 0:
+        return F
+    return np.tile(F, (1, -(-length // F.shape[1])))
+
+
+class ClipDataset(Dataset):
+    """Clips of ``length`` frames with hop ``hop`` (default: half a clip) over feature matrices.
+
+    Parameters
+    ----------
+    feats : list of numpy.ndarray
+        Static features ``(channels, frames)`` per file (``None`` entries are skipped).
+    labels : list of int
+        Class index per file.
+    length, hop : int
+        Clip length and hop in frames.
+    deltas : int
+        Δ / ΔΔ stacked per clip (0, 1, 2).
+    mean, std : numpy.ndarray or None
+        Per-channel standardisation applied to each clip.
+    """
+
+    def __init__(self, feats, labels, length: int, hop: int | None = None, deltas: int = 0,
+                 mean=None, std=None, min_fraction: float = 0.25):
+        self.length, self.hop, self.deltas = length, hop or max(1, length // 2), deltas
+        self.feats = [None if F is None else fit_length(F, length) for F in feats]
+        self.labels = list(labels)
+        self.index = [(i, s) for i, F in enumerate(feats) if F is not None
+                      for s in clip_starts(F.shape[1], length, self.hop, min_fraction)]
+        self.set_standardisation(mean, std)
+
+    def set_standardisation(self, mean, std) -> None:
+        """Per-channel mean and std subtracted / divided from every clip."""
+        self.mean = None if mean is None else np.asarray(mean, np.float32).reshape(-1, 1)
+        self.std = None if std is None else np.asarray(std, np.float32).reshape(-1, 1)
+        self._arrays = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def clip(self, k: int) -> np.ndarray:
+        i, s = self.index[k]
+        x = add_deltas(self.feats[i][:, s:s + self.length], self.deltas)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x.astype(np.float32, copy=False)
+
+    def __getitem__(self, k: int):
+        return torch.from_numpy(np.ascontiguousarray(self.clip(k))), self.labels[self.index[k][0]]
+
+    def arrays(self):
+        """All clips stacked: ``(X (n, channels, frames) float32, y (n,) int64)``, built once."""
+        if getattr(self, "_arrays", None) is None or len(self._arrays[0]) != len(self):
+            X = np.stack([self.clip(k) for k in range(len(self))]) if len(self) else np.zeros((0, 0, self.length), np.float32)
+            self._arrays = (X, self.clip_labels())
+        return self._arrays
+
+    def clip_labels(self) -> np.ndarray:
+        return np.array([self.labels[i] for i, _ in self.index], dtype=np.int64)
+
+    def file_of(self, k: int) -> int:
+        return self.index[k][0]
+
+    def stats(self, max_clips: int = 5000, seed: int = 0):
+        """Per-channel mean and std over (a sample of) the clips."""
+        if not self.index:
+            raise ValueError("no clips to compute statistics from")
+        rng = np.random.default_rng(seed)
+        ks = rng.choice(len(self), size=min(max_clips, len(self)), replace=False)
+        saved = (self.mean, self.std)
+        self.mean = None
+        X = np.concatenate([self.clip(int(k)) for k in sorted(ks)], axis=1)
+        self.mean, self.std = saved
+        return X.mean(1), np.maximum(X.std(1), 1e-3)

@@ -1,0 +1,156 @@
+"""Experiments as importable functions: train, evaluate, reproduce the paper's clip table.
+
+The CLI commands ``train``, ``evaluate`` and ``reproduce clips`` are thin layers over these.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import (AugmentParams, ClipDataset, FeatureCache, Job, clip_length, featurize, make_split,
+                   open_corpus, read_split, write_split)
+from .evaluate.figures import plot_confusion
+from .evaluate.metrics import clip_metrics
+from .evaluate.tables import clip_table, results_grid
+from .infer.classify import Classifier
+from .models import count_parameters
+from .preprocess import PreprocessParams
+from .train import TrainConfig, features_for, fit, make_datasets
+
+
+def write_json(path, obj) -> Path:
+    """Write JSON atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, default=float)
+    os.replace(tmp, path)
+    return path
+
+
+def write_text(path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_npy(path, array) -> Path:
+    """Save a numpy array atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+    return path
+
+
+def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_source: str | None = None):
+    """Corpus spec → (corpus, {"train", "val", "test": items}), from a split CSV when given."""
+    c = open_corpus(corpus)
+    if split:
+        return c, read_split(split)
+    parts, _ = make_split(c, seed=seed, holdout_source=holdout_source)
+    return c, parts
+
+
+def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/model", split: str | None = None,
+                seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
+                resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
+                evaluate: bool = True, **config) -> dict:
+    """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
+    evaluate on its test split.
+
+    Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
+    and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
+    """
+    out = Path(out)
+    c, parts = load_parts(corpus, split, seed, holdout_source)
+    assign = {i.path: s for s, its in parts.items() for i in its}
+    write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
+    cfg = TrainConfig(model=model, clip=clip, seed=seed, **config)
+    t0 = time.time()
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, features_for(model), PreprocessParams(),
+                         clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers)
+    feat_s = time.time() - t0
+    log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
+        f"of {clip:g} s ({feat_s:.1f} s for features)")
+    result = fit(data, cfg, out, resume=resume, log=log)
+    result.update(corpus=corpus, holdout_source=holdout_source, augment=None if augment is None else augment.to_dict(),
+                  feature_seconds=feat_s, train_clips=len(data.train))
+    if evaluate and parts["test"]:
+        result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
+                                        cache_dir=cache_dir, workers=workers)
+    write_json(out / "train.json", result)
+    return result
+
+
+def clip_dataset(clf: Classifier, items, clip: float, cache_dir=None, workers=None) -> ClipDataset:
+    """Standardised clips of ``items`` as the classifier's checkpoint wants them."""
+    index = {c: k for k, c in enumerate(clf.classes)}
+    items = [i for i in items if i.label in index]
+    feats = featurize([Job(i.path, i.label) for i in items], clf.params, clf.prep, FeatureCache(cache_dir),
+                      workers=workers, desc="test features")
+    return ClipDataset(feats, [index[i.label] for i in items], clip_length(clip, clf.params),
+                       deltas=clf.params.deltas if clf.params.kind == "mfcc" else 0,
+                       mean=clf.mean.ravel() if clf.mean is not None else None,
+                       std=clf.std.ravel() if clf.std is not None else None)
+
+
+def evaluate_model(checkpoint, items_or_corpus, out=None, clip: float | None = None, split: str | None = None,
+                   subset: str = "test", seed: int = 0, holdout_source: str | None = None,
+                   cache_dir=None, workers: int | None = None) -> dict:
+    """Clip metrics of a checkpoint on a list of items or a corpus's ``subset`` split.
+
+    With ``out``, writes ``metrics.json``, ``table.md`` (the paper's form) and
+    ``confusion.png``.
+    """
+    clf = Classifier(checkpoint)
+    clip = clip or clf.clip
+    items = items_or_corpus
+    if isinstance(items_or_corpus, (str, os.PathLike)):
+        items = load_parts(str(items_or_corpus), split, seed, holdout_source)[1][subset]
+    t0 = time.time()
+    ds = clip_dataset(clf, items, clip, cache_dir, workers)
+    X, y = ds.arrays()
+    t1 = time.time()
+    P = clf.predict_clips(X)
+    names = np.array(clf.classes)
+    m = clip_metrics(list(names[y]), list(names[P.argmax(1)]), clf.classes)
+    m.update(model=clf.checkpoint["arch"], checkpoint=str(checkpoint), clip=clip, files=len(items),
+             params=count_parameters(clf.model), predict_seconds=time.time() - t1, feature_seconds=t1 - t0)
+    if out is not None:
+        out = Path(out)
+        write_json(out / "metrics.json", m)
+        write_text(out / "table.md", clip_table([{"model": m["model"], "params": m["params"], "clip": clip,
+                                                  "metrics": m}]))
+        plot_confusion(m["confusion"], clf.classes, out / "confusion.png",
+                       title=f"{m['model']} · {clip:g} s clips · acc {100 * m['accuracy']:.2f} %")
+    return m
+
+
+def reproduce_clips(corpus: str, out, models=("gmm", "snn", "slim", "wide"), clips=(0.5, 1.0, 2.0),
+                    seed: int = 0, log=print, **config) -> str:
+    """Train and test every model at every clip length; write ``results.md`` and ``results.json``."""
+    out = Path(out)
+    rows = []
+    for model in models:
+        for clip in clips:
+            r = train_model(corpus, model, clip, out / f"{model}-{clip:g}s", seed=seed, log=log, **config)
+            rows.append({"model": model, "params": r["test"]["params"], "clip": clip, "metrics": r["test"],
+                         "train_seconds": r["seconds"]})
+    text = "## Clip classification (test split)\n\n" + clip_table(rows) + "\n## Accuracy beside the paper\n\n" \
+        + results_grid(rows)
+    write_json(out / "results.json", rows)
+    write_text(out / "results.md", text)
+    return text

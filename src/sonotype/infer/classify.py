@@ -1,0 +1,130 @@
+"""Clip and file classification with a trained checkpoint."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio import DEFAULT_SR, load, resample
+from ..data.clips import clip_length, clip_starts, fit_length
+from ..features import add_deltas, extract
+from ..models.predict import clip_proba
+from ..preprocess import apply
+from ..train.checkpoint import CheckpointError, build_from_checkpoint, features_of, load_checkpoint, prep_of
+
+BUNDLED = ("wide", "slim")
+DEFAULT_MODEL = "wide"
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a model shipped inside the package (``"slim"`` or ``"wide"``)."""
+    return Path(str(resources.files("sonotype") / "assets" / "models" / f"{name}.pt"))
+
+
+def resolve_model(name_or_path=None) -> Path:
+    """A bundled model name or a checkpoint path → checkpoint path."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    if str(name_or_path) in BUNDLED:
+        p = bundled_path(str(name_or_path))
+        if not p.is_file():
+            raise CheckpointError(f"{p}: bundled model {name_or_path!r} is missing; rebuild it with "
+                                  "scripts/build_default_models.sh")
+        return p
+    return Path(name_or_path)
+
+
+@dataclass
+class Result:
+    """Classification of one file or signal."""
+
+    path: str
+    label: str
+    probs: dict
+    duration: float
+    n_clips: int
+    clip_probs: np.ndarray = field(default=None, repr=False)
+
+    def row(self) -> dict:
+        return {"path": self.path, "label": self.label, **{k: round(float(v), 4) for k, v in self.probs.items()},
+                "duration": round(self.duration, 3), "clips": self.n_clips}
+
+
+class Classifier:
+    """Speech / music / noise classifier from a checkpoint (everything it needs is inside).
+
+    Parameters
+    ----------
+    checkpoint : str or Path or dict
+        Bundled name (``"wide"``, ``"slim"``), checkpoint path, or a loaded checkpoint.
+    device : str
+        Torch device.
+
+    Examples
+    --------
+    >>> clf = Classifier("wide")                       # doctest: +SKIP
+    >>> clf.classify("talk.wav").label                 # doctest: +SKIP
+    'speech'
+    """
+
+    def __init__(self, checkpoint=None, device: str = "cpu"):
+        ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
+        self.checkpoint = ck
+        self.model = build_from_checkpoint(ck)
+        if isinstance(self.model, torch.nn.Module):
+            self.model.to(device)
+        self.params = features_of(ck)
+        self.prep = prep_of(ck)
+        self.classes = list(ck["classes"])
+        self.clip = float(ck["clip"])
+        self.mean = None if ck.get("mean") is None else np.asarray(ck["mean"], np.float32)[:, None]
+        self.std = None if ck.get("std") is None else np.asarray(ck["std"], np.float32)[:, None]
+        self.name = ck.get("path", "<memory>")
+
+    @property
+    def sr(self) -> int:
+        return self.params.sr
+
+    def static_features(self, y: np.ndarray) -> np.ndarray:
+        """Preprocess (silence removal, loudness) and extract static features of ``y`` at ``self.sr``."""
+        return extract(apply(y, self.sr, self.prep), self.params.with_(deltas=0) if self.params.kind == "mfcc" else self.params)
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        x = add_deltas(x, self.params.deltas) if self.params.kind == "mfcc" else x
+        return x if self.mean is None else (x - self.mean) / self.std
+
+    def clips(self, F: np.ndarray, clip: float | None = None) -> np.ndarray:
+        """Standardised clips (n, channels, frames) of ``clip`` seconds, 50 % overlap."""
+        length = clip_length(clip or self.clip, self.params)
+        starts = clip_starts(F.shape[1], length, max(1, length // 2), min_fraction=0.0)
+        F = fit_length(F, length)
+        return np.stack([self.standardise(F[:, s:s + length]) for s in starts]).astype(np.float32) if starts \
+            else np.zeros((0, self.params.n_channels, length), np.float32)
+
+    def predict_clips(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities of standardised clips."""
+        return clip_proba(self.model, X)
+
+    def classify_array(self, y: np.ndarray, sr: int = DEFAULT_SR, clip: float | None = None,
+                       name: str = "<array>") -> Result:
+        """Classify a whole signal: the mean of its clips' probabilities.
+
+        A signal with nothing above the silence threshold is labelled ``"silence"`` with
+        all probabilities 0.
+        """
+        y = resample(np.asarray(y, np.float32), sr, self.sr)
+        F = self.static_features(y)
+        X = self.clips(F, clip)
+        if len(X) == 0:
+            return Result(name, "silence", {c: 0.0 for c in self.classes}, len(y) / self.sr, 0,
+                          np.zeros((0, len(self.classes))))
+        P = self.predict_clips(X)
+        mean = P.mean(0)
+        return Result(name, self.classes[int(mean.argmax())], dict(zip(self.classes, map(float, mean))),
+                      len(y) / self.sr, len(P), P)
+
+    def classify(self, path, clip: float | None = None) -> Result:
+        """Classify one audio file (raises :class:`~sonotype.audio.AudioError` on bad input)."""
+        return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))

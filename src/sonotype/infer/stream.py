@@ -1,0 +1,389 @@
+"""Frame-by-frame segmentation of audio pushed in chunks of any size.
+
+This module holds the one implementation of the segmentation frame math;
+:class:`~sonotype.infer.segment.Segmenter` feeds whole files through it.
+
+Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
+
+1. **Loudness.** The signal is equalised per 250 ms block aligned to sample 0
+   (the classifier's preprocessing, without silence removal, so the timeline
+   is kept). A block is processed once complete: this is the 250 ms part of
+   the latency. Log-MMSE denoising is not applied.
+2. **Features.** ``n_fft // 2`` zeros are put before the equalised signal, so
+   the (non-centred) feature frame ``t`` is centred on sample ``t * hop``;
+   zeros after the end give the last frames. Features are standardised like
+   the classifier's (with Δ/ΔΔ for MFCC models that use them: 4 frames look-ahead).
+3. **Model.** A causal frame-rate model (SwishNet: ``frame_logits``) runs once
+   over every new run of frames, with ``receptive_field`` frames of left
+   context carried over, in float64 so the result does not depend on how the
+   audio was chunked; softmax gives per-frame probabilities ``p_t``. A GMM
+   gives ``predict_proba`` per frame. Models without a frame notion
+   (MobileNet, ``receptive_field is None``) raise :class:`NotImplementedError`.
+4. **Context window.** With ``w = round(window * 100)`` frames and
+   ``h = w // 2``, the context of frame ``t`` is frames
+   ``t + h - w + 1 .. t + h`` (for ``w = 100``: ``t - 49 .. t + 50``), cut to
+   the recording. Its probabilities are the mean of ``p`` over the non-silent
+   frames of that context (all frames when none is non-silent), computed with
+   running cumulative sums. Each ``p_s`` itself sees features
+   ``s - receptive_field .. s``. ``window`` is thus the span, in seconds, of
+   model outputs averaged around a frame.
+5. **Median.** The averaged probabilities are median filtered over
+   ``median`` frames per class (``scipy.ndimage.median_filter``, mode
+   ``'nearest'``: frames ``t - median // 2 .. t + median - 1 - median // 2``);
+   the label is the argmax, the confidence its probability.
+6. **Silence.** A frame is *raw silent* when the RMS of the original (not
+   equalised) signal over the 25 ms (``win_length``) around its centre is
+   below ``silence_db`` dBFS. It is labelled ``"silence"`` (confidence 1)
+   only inside a run of raw-silent frames lasting at least ``min_silence``
+   seconds (default 0.2 s); the classifier is not asked about silence.
+
+Every stage is computed over its exact left/right context, so any chunking
+(including the whole file at once) gives the same frames.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import numpy as np
+import torch
+from scipy.ndimage import median_filter
+
+from ..features import FeatureStream
+from ..preprocess import equalise_loudness
+from .classify import Classifier
+
+SILENCE = "silence"
+DELTA_LOOKAHEAD = 4  # frames: librosa.feature.delta with width 9
+
+
+class _Rolling:
+    """Rows ``[start, end)`` of a per-frame array; older rows can be dropped."""
+
+    def __init__(self, shape=(), dtype=np.float64):
+        self.start = 0
+        self.data = np.zeros((0, *shape), dtype)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def append(self, rows) -> None:
+        if len(rows):
+            self.data = np.concatenate([self.data, np.asarray(rows, self.data.dtype)])
+
+    def get(self, a: int, b: int) -> np.ndarray:
+        return self.data[a - self.start:b - self.start]
+
+    def drop_before(self, a: int) -> None:
+        k = min(max(0, a - self.start), len(self.data))
+        if k:
+            self.data = self.data[k:]
+            self.start += k
+
+
+def silence_runs(raw: np.ndarray, min_frames: int) -> np.ndarray:
+    """True where ``raw`` is inside a run of True at least ``min_frames`` long."""
+    raw = np.asarray(raw, bool)
+    out = np.zeros(len(raw), bool)
+    if not raw.any():
+        return out
+    edges = np.diff(np.concatenate([[0], raw.view(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    for a, b in zip(starts, ends):
+        if b - a >= min_frames:
+            out[a:b] = True
+    return out
+
+
+class StreamingSegmenter:
+    """Label audio every 10 ms as it arrives (see the module docstring).
+
+    Parameters
+    ----------
+    classifier_or_checkpoint : Classifier or str or Path or dict
+        A loaded :class:`Classifier`, a bundled model name or a checkpoint.
+    window : float
+        Context window in seconds (0.5-2 in the paper).
+    median : int
+        Median filter length in frames (200 in the paper).
+    silence_db : float
+        Silence threshold in dBFS.
+    min_silence : float
+        Shortest silence in seconds.
+    chunk_seconds : float
+        Larger pushes are processed in pieces of this length (bounded memory).
+
+    Examples
+    --------
+    >>> seg = StreamingSegmenter("wide")                  # doctest: +SKIP
+    >>> for chunk in chunks:                              # doctest: +SKIP
+    ...     for t, label, conf in seg.push(chunk): ...
+    >>> seg.flush()                                       # doctest: +SKIP
+    """
+
+    def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
+                 silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 60.0):
+        clf = classifier_or_checkpoint if isinstance(classifier_or_checkpoint, Classifier) \
+            else Classifier(classifier_or_checkpoint)
+        model = clf.model
+        rf = getattr(model, "receptive_field", 0)
+        if rf is None:
+            raise NotImplementedError(
+                f"{type(model).__name__} has no frame-level output (receptive_field is None); "
+                "segmentation with clip-only models (MobileNet) is not implemented")
+        if clf.prep.denoise:
+            warnings.warn("segmentation does not apply Log-MMSE denoising", UserWarning, stacklevel=2)
+        if window <= 0 or int(median) < 1 or min_silence < 0:
+            raise ValueError("window must be > 0, median >= 1 and min_silence >= 0")
+        self.classifier = clf
+        self.params = clf.params
+        self.static = clf.params.with_(deltas=0) if clf.params.kind == "mfcc" else clf.params
+        self.classes = list(clf.classes) + [SILENCE]
+        self.window, self.median, self.silence_db = float(window), int(median), float(silence_db)
+        self.min_silence = float(min_silence)
+        fr = self.params.frame_rate
+        self.w = max(1, int(round(self.window * fr)))
+        self.h = self.w // 2
+        self.m_left, self.m_right = self.median // 2, self.median - 1 - self.median // 2
+        self.min_frames = max(1, int(round(self.min_silence * fr)))
+        self.lookahead = DELTA_LOOKAHEAD if (self.params.kind == "mfcc" and self.params.deltas) else 0
+        self.receptive_field = int(rf)
+        self._net = copy.deepcopy(model).double().cpu().eval() if isinstance(model, torch.nn.Module) else None
+        self._gmm = None if self._net is not None else model
+        self.block = max(1, int(round(clf.prep.window * clf.sr))) if clf.prep.equalise else 1
+        self.chunk = max(self.block, (int(chunk_seconds * clf.sr) // self.block) * self.block)
+        self.reset()
+
+    # -- public ------------------------------------------------------------
+    @property
+    def sr(self) -> int:
+        return self.params.sr
+
+    @property
+    def hop_s(self) -> float:
+        return self.params.hop_length / self.params.sr
+
+    @property
+    def latency_s(self) -> float:
+        """Worst-case delay from a sample's arrival to the decision of its frame.
+
+        ``(w // 2 + median - 1 - median // 2 + lookahead) * hop + n_fft / 2``
+        samples plus one loudness block less a sample (the silence path,
+        ``(min_frames - 1) * hop + win_length / 2``, counts if longer).
+        For ``window=1``, ``median=200``: (50 + 99) x 10 ms + 16 ms + 250 ms = 1.756 s.
+        """
+        p = self.params
+        model_path = (self.h + self.m_right + self.lookahead) * p.hop_length + p.n_fft // 2 + self.block - 1
+        silence_path = (self.min_frames - 1) * p.hop_length + p.win_length // 2
+        return max(model_path, silence_path) / p.sr
+
+    def reset(self) -> None:
+        """Forget everything pushed: start a new recording."""
+        p = self.params
+        self.n_samples = 0
+        self.n_decided = 0
+        self._final = False
+        self._raw = np.zeros(0, np.float32)
+        self._feat = FeatureStream(self.static)
+        self._feat.push(np.zeros(p.n_fft // 2, np.float32))
+        self._g = math.gcd(p.hop_length, p.win_length)
+        self._rms_buf = np.zeros(p.win_length // 2, np.float32)
+        self._q = _Rolling(())            # sums of squares of g-sample sub-blocks
+        self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
+        self._n_std = 0
+        self._ctx = None                  # model input context (C, <= R) float64
+        self._P = _Rolling((len(self.classes) - 1,), np.float32)  # per-frame probs
+        self._Rs = _Rolling((), bool)     # raw silence
+        self._C = _Rolling((2 * (len(self.classes) - 1) + 1,))    # cumulative sums
+        self._C.append(np.zeros((1, self._C.data.shape[1])))
+        self._S = _Rolling((len(self.classes) - 1,))               # window means
+        self._M = _Rolling((len(self.classes) - 1,), np.float32)   # median filtered
+        self._Q = _Rolling((), bool)      # smoothed silence
+
+    def push(self, samples) -> list:
+        """Add samples (mono float32 at ``sr``); return newly decided frames.
+
+        Returns
+        -------
+        list of (int, str, float)
+            ``(frame_index, label, confidence)``; frame ``t`` is centred at ``t * hop_s``.
+        """
+        return self._tuples(self.push_arrays(samples))
+
+    def flush(self) -> list:
+        """End of the recording: decide the remaining frames (same form as :meth:`push`)."""
+        return self._tuples(self.flush_arrays())
+
+    def push_arrays(self, samples):
+        """Like :meth:`push`, as arrays ``(start, codes, confidence, probs)``.
+
+        ``codes`` index :attr:`classes` (the model's classes, then ``"silence"``);
+        ``probs`` (n, K) are the median-filtered class probabilities.
+        """
+        if self._final:
+            raise RuntimeError("flush() was called; call reset() to start a new recording")
+        y = np.asarray(samples, np.float32).reshape(-1)
+        outs = [self._step(y[i:i + self.chunk]) for i in range(0, len(y), self.chunk)]
+        return self._join(outs)
+
+    def flush_arrays(self):
+        """Like :meth:`flush`, as arrays (see :meth:`push_arrays`)."""
+        if self._final:
+            return self._join([])
+        self._final = True
+        return self._join([self._step(np.zeros(0, np.float32))])
+
+    # -- stages ------------------------------------------------------------
+    def _join(self, outs):
+        k = len(self.classes) - 1
+        outs = [o for o in outs if len(o[1])]
+        if not outs:
+            return (self.n_decided, np.zeros(0, np.int8), np.zeros(0, np.float32), np.zeros((0, k), np.float32))
+        return (outs[0][0], np.concatenate([o[1] for o in outs]), np.concatenate([o[2] for o in outs]),
+                np.concatenate([o[3] for o in outs]))
+
+    def _tuples(self, arrays):
+        start, codes, conf, _ = arrays
+        return [(start + i, self.classes[c], float(v)) for i, (c, v) in enumerate(zip(codes, conf))]
+
+    def _n_total(self) -> int:
+        return -(-self.n_samples // self.params.hop_length)
+
+    def _step(self, y):
+        p, final = self.params, self._final
+        self.n_samples += len(y)
+        # silence path: original samples
+        self._rms_push(y)
+        # loudness path
+        raw = np.concatenate([self._raw, y])
+        k = len(raw) if final else (len(raw) // self.block) * self.block
+        e, self._raw = raw[:k], raw[k:]
+        if self.classifier.prep.equalise and len(e):
+            pr = self.classifier.prep
+            e = equalise_loudness(e, self.sr, pr.window, pr.target_db, pr.max_gain_db)
+        if final:
+            n = self._n_total()
+            need = max(0, (n - 1) * p.hop_length + p.n_fft - p.n_fft // 2 - self.n_samples) if n else 0
+            e = np.concatenate([e, np.zeros(need, np.float32)])
+            need = max(0, (n - 1) * p.hop_length + p.win_length - p.win_length // 2 - self.n_samples) if n else 0
+            self._rms_push(np.zeros(need, np.float32))
+        self._F.append(self._feat.push(e).T)
+        self._standardise_and_model()
+        self._cumulate()
+        self._average()
+        self._median()
+        self._silence()
+        return self._decide()
+
+    def _rms_push(self, y):
+        p, g = self.params, self._g
+        buf = np.concatenate([self._rms_buf, y])
+        nq = len(buf) // g
+        self._q.append((buf[:nq * g].reshape(nq, g).astype(np.float64) ** 2).sum(1))
+        self._rms_buf = buf[nq * g:]
+        a, b = p.hop_length // g, p.win_length // g
+        avail = 0 if self._q.end < b else (self._q.end - b) // a + 1
+        if self._final:
+            avail = min(avail, self._n_total())
+        t0 = self._Rs.end
+        if avail <= t0:
+            return
+        idx = np.arange(t0, avail) * a
+        q, off = self._q.data, self._q.start
+        power = q[idx - off]
+        for j in range(1, b):
+            power = power + q[idx - off + j]
+        db = 10 * np.log10(np.maximum(power / p.win_length, 1e-10))
+        self._Rs.append(db < self.silence_db)
+        self._q.drop_before(avail * a)
+
+    def _standardise_and_model(self):
+        D, F = self.lookahead, self._F
+        hi = F.end if self._final else F.end - D
+        if self._final:
+            hi = min(hi, self._n_total())
+        if hi <= self._n_std:
+            return
+        lo = max(0, self._n_std - D)
+        X = self.classifier.standardise(F.get(lo, F.end if D else hi).T)
+        X = np.asarray(X[:, self._n_std - lo:hi - lo], np.float64)
+        self._n_std = hi
+        F.drop_before(hi - D)
+        if self._net is not None:
+            inp = X if self._ctx is None else np.concatenate([self._ctx, X], axis=1)
+            with torch.no_grad():
+                logits = self._net.frame_logits(torch.from_numpy(inp)[None])[0, :, -X.shape[1]:]
+                probs = torch.softmax(logits, dim=0).T.numpy()
+            R = self.receptive_field
+            self._ctx = inp[:, inp.shape[1] - R:] if R else None
+        else:
+            probs = self._gmm.predict_proba(X.T)
+        self._P.append(probs.astype(np.float32))
+
+    def _cumulate(self):
+        n0 = self._C.end - 1
+        n1 = min(self._P.end, self._Rs.end)
+        if n1 <= n0:
+            return
+        p = self._P.get(n0, n1).astype(np.float64)
+        keep = ~self._Rs.get(n0, n1)
+        z = np.concatenate([p, p * keep[:, None], keep[:, None].astype(np.float64)], axis=1)
+        c = np.cumsum(np.concatenate([self._C.data[-1:], z]), axis=0)[1:]
+        self._C.append(c)
+        self._P.drop_before(n1)
+
+    def _average(self):
+        n_c = self._C.end - 1
+        t0 = self._S.end
+        t1 = n_c if self._final else n_c - self.h
+        if t1 <= t0:
+            return
+        k = len(self.classes) - 1
+        t = np.arange(t0, t1)
+        hi = np.minimum(t + self.h, n_c - 1) + 1
+        lo = np.maximum(0, t + self.h - self.w + 1)
+        s = self._C.get(hi[0], hi[-1] + 1)[hi - hi[0]] - self._C.get(lo[0], lo[-1] + 1)[lo - lo[0]]
+        count = s[:, 2 * k]
+        plain = s[:, :k] / (hi - lo)[:, None]
+        masked = s[:, k:2 * k] / np.maximum(count, 1)[:, None]
+        self._S.append(np.where(count[:, None] > 0.5, masked, plain))
+        self._C.drop_before(max(0, t1 + self.h - self.w + 1))
+
+    def _median(self):
+        t0 = self._M.end
+        t1 = self._S.end if self._final else self._S.end - self.m_right
+        if t1 <= t0:
+            return
+        lo = max(0, t0 - self.m_left)
+        S = self._S.get(lo, self._S.end)
+        M = median_filter(S, size=(self.median, 1), mode="nearest") if self.median > 1 else S
+        self._M.append(M[t0 - lo:t1 - lo].astype(np.float32))
+        self._S.drop_before(t1 - self.m_left)
+
+    def _silence(self):
+        t0 = self._Q.end
+        t1 = self._Rs.end if self._final else self._Rs.end - (self.min_frames - 1)
+        if t1 <= t0:
+            return
+        lo = max(0, t0 - (self.min_frames - 1))
+        runs = silence_runs(self._Rs.get(lo, self._Rs.end), self.min_frames)
+        self._Q.append(runs[t0 - lo:t1 - lo])
+        self._Rs.drop_before(min(t1 - (self.min_frames - 1), self._C.end - 1))
+
+    def _decide(self):
+        t0 = self.n_decided
+        t1 = min(self._M.end, self._Q.end)
+        k = len(self.classes) - 1
+        if t1 <= t0:
+            return (t0, np.zeros(0, np.int8), np.zeros(0, np.float32), np.zeros((0, k), np.float32))
+        M, sil = self._M.get(t0, t1), self._Q.get(t0, t1)
+        codes = M.argmax(1).astype(np.int8)
+        conf = M.max(1)
+        codes[sil] = k
+        conf[sil] = 1.0
+        self._M.drop_before(t1)
+        self._Q.drop_before(t1)
+        self.n_decided = t1
+        return (t0, codes, conf.astype(np.float32), M)

@@ -1,0 +1,134 @@
+"""The one checkpoint format, and the one place that reads it.
+
+A checkpoint is a single ``torch.save`` file holding everything needed to run the
+model: architecture name and keyword arguments, weights (or the GMM's arrays),
+feature and preprocessing parameters, feature standardisation, class names, clip
+length, training configuration and metrics. It loads with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..features import FeatureParams
+from ..models import build_model
+from ..preprocess import PreprocessParams
+
+FORMAT = "sonotype-checkpoint/1"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file."""
+
+
+def _tensors(d):
+    """numpy arrays → tensors, numpy scalars → Python numbers (for weights_only loading)."""
+    if isinstance(d, dict):
+        return {k: _tensors(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return type(d)(_tensors(v) for v in d)
+    if isinstance(d, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(d))
+    if isinstance(d, np.generic):
+        return d.item()
+    return d
+
+
+def _arrays(d):
+    if isinstance(d, dict):
+        return {k: _arrays(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return type(d)(_arrays(v) for v in d)
+    if isinstance(d, torch.Tensor):
+        return d.numpy()
+    return d
+
+
+def model_state(model) -> dict:
+    """Weights of a torch model or the arrays of a GMM, as tensors."""
+    if isinstance(model, torch.nn.Module):
+        m = model.module if hasattr(model, "module") else model
+        return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+    return _tensors(model.get_state())
+
+
+def save_checkpoint(path, *, arch: str, kwargs: dict, model, features: FeatureParams,
+                    prep: PreprocessParams, classes, clip: float, mean=None, std=None,
+                    config: dict | None = None, metrics: dict | None = None, extra: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename)."""
+    ck = {
+        "format": FORMAT, "arch": arch, "kwargs": dict(kwargs), "state": model_state(model),
+        "features": features.to_dict(), "prep": prep.to_dict(), "classes": list(classes),
+        "clip": float(clip),
+        "mean": None if mean is None else torch.as_tensor(np.asarray(mean, np.float32)),
+        "std": None if std is None else torch.as_tensor(np.asarray(std, np.float32)),
+        "config": config or {}, "metrics": metrics or {}, "extra": extra or {},
+    }
+    return atomic_save(ck, path)
+
+
+def atomic_save(obj, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """Read and check a checkpoint.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated or foreign file, or one missing required fields.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        msg = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a sonotype file: {msg})") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a sonotype checkpoint (expected format {FORMAT})")
+    missing = [k for k in ("arch", "kwargs", "state", "features", "prep", "classes", "clip") if k not in ck]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    ck["path"] = str(path)
+    return ck
+
+
+def build_from_checkpoint(ck: dict):
+    """Rebuild the model (``nn.Module`` in eval mode, or a fitted GMM) of a loaded checkpoint."""
+    try:
+        model = build_model(ck["arch"], **ck["kwargs"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{ck.get('path', '?')}: cannot build model {ck['arch']!r}: {err}") from None
+    if isinstance(model, torch.nn.Module):
+        try:
+            model.load_state_dict(ck["state"])
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0][:200]
+            raise CheckpointError(f"{ck.get('path', '?')}: weights do not fit {ck['arch']!r}: {first}") from None
+        return model.eval()
+    return type(model).from_state(_arrays(ck["state"]))
+
+
+def features_of(ck: dict) -> FeatureParams:
+    return FeatureParams.from_dict(ck["features"])
+
+
+def prep_of(ck: dict) -> PreprocessParams:
+    return PreprocessParams.from_dict(ck["prep"])

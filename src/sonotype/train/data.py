@@ -1,0 +1,75 @@
+"""Clip datasets for training and evaluation from corpus items."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import AugmentParams, ClipDataset, FeatureCache, Job, clip_length, featurize
+from ..features import LOGMEL, MFCC, MFCC_DELTAS, FeatureParams
+from ..preprocess import PreprocessParams
+
+MODEL_FEATURES = {"slim": MFCC, "wide": MFCC, "snn": MFCC_DELTAS, "gmm": MFCC_DELTAS,
+                  "mobilenet": LOGMEL, "mobilenetv2": LOGMEL}
+
+
+def features_for(arch: str) -> FeatureParams:
+    """The paper's input features for a model name."""
+    if arch not in MODEL_FEATURES:
+        raise ValueError(f"unknown model {arch!r}; choose one of {sorted(MODEL_FEATURES)}")
+    return MODEL_FEATURES[arch]
+
+
+@dataclass
+class ClipData:
+    """Datasets for one experiment, standardised with the training statistics."""
+
+    classes: list
+    params: FeatureParams
+    prep: PreprocessParams
+    clip: float
+    mean: np.ndarray
+    std: np.ndarray
+    train: ClipDataset
+    val: ClipDataset | None
+    test: ClipDataset | None
+    files: dict
+
+
+def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, clip: float,
+                  classes=None, cache: FeatureCache | None = None, aug: AugmentParams | None = None,
+                  seed: int = 0, workers: int | None = None, mean=None, std=None) -> ClipData:
+    """Featurize the items of ``parts`` (``{"train": [...], "val": [...], "test": [...]}``)
+    and cut clips of ``clip`` seconds with 50 % overlap.
+
+    Augmented copies (``aug.copies`` per file) are added to the training set only, with
+    noise taken from the training split's noise files.
+    """
+    cache = cache or FeatureCache()
+    classes = list(classes or sorted({i.label for its in parts.values() for i in its},
+                                     key=lambda c: (["speech", "music", "noise"] + [c]).index(c)))
+    index = {c: k for k, c in enumerate(classes)}
+    length = clip_length(clip, params)
+    out, files = {}, {}
+    for split, items in parts.items():
+        items = [i for i in items if i.label in index]
+        if not items:
+            out[split] = None
+            continue
+        jobs = [Job(i.path, i.label) for i in items]
+        if split == "train" and aug is not None and aug.copies > 0:
+            jobs += [Job(i.path, i.label, v) for v in range(1, aug.copies + 1) for i in items]
+        noise = sorted(i.path for i in parts.get("train", []) if i.label == "noise")
+        feats = featurize(jobs, params, prep, cache, aug, noise, seed, workers, desc=f"{split} features")
+        labels = [index[j.label] for j in jobs]
+        out[split] = ClipDataset(feats, labels, length, deltas=params.deltas if params.kind == "mfcc" else 0)
+        files[split] = [j.path for j in jobs]
+    if out.get("train") is None:
+        raise ValueError("no training files with known classes")
+    if mean is None:
+        mean, std = out["train"].stats(seed=seed)
+    for ds in out.values():
+        if ds is not None:
+            ds.set_standardisation(mean, std)
+    return ClipData(classes, params, prep, clip, np.asarray(mean), np.asarray(std),
+                    out["train"], out.get("val"), out.get("test"), files)

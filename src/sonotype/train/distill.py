@@ -1,0 +1,20 @@
+"""Knowledge distillation loss (Hinton et al. 2015) as the SwishNet paper uses it."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      temperature: float = 1.0, alpha: float = 0.9, weight=None) -> torch.Tensor:
+    """``alpha * T² * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)``.
+
+    The soft part is scaled by T² so its gradients keep their size as T changes.
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    log_p = F.log_softmax(logits / temperature, -1)
+    q = F.softmax(teacher_logits / temperature, -1)
+    soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2
+    hard = F.cross_entropy(logits, labels, weight=weight)
+    return alpha * soft + (1 - alpha) * hard

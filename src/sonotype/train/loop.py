@@ -1,0 +1,202 @@
+"""Training: Adam + SGDR, early stopping, best checkpoint, resume after a kill, DDP."""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm.auto import tqdm
+
+from ..models import build_model
+from ..models.predict import clip_proba
+from .checkpoint import atomic_save, save_checkpoint
+from .schedule import sgdr
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in the checkpoint)."""
+
+    model: str = "slim"
+    clip: float = 1.0
+    epochs: int = 60
+    lr: float = 3e-3
+    lr_min: float = 1e-5
+    cycle: int = 5
+    cycle_mult: float = 1.5
+    updates_per_epoch: int = 200
+    patience: int = 15
+    seed: int = 0
+    class_weights: bool = True
+    gmm_components: int = 256
+    gmm_frames: int = 40000
+    device: str = "auto"
+    workers: int = 0
+    model_kwargs: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _ddp() -> tuple:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, (dist.get_world_size() if dist.is_initialized() else 1)
+
+
+def evaluate_clips(model, ds, classes) -> dict:
+    """Clip accuracy and mean cross-entropy of ``model`` on dataset ``ds``."""
+    X, y = ds.arrays()
+    P = clip_proba(model, torch.from_numpy(X))
+    nll = float(-np.mean(np.log(np.clip(P[np.arange(len(y)), y], 1e-7, 1))))
+    return {"accuracy": float(np.mean(P.argmax(1) == y)), "loss": nll, "n": int(len(y))}
+
+
+def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
+    if getattr(model.module if hasattr(model, "module") else model, "clip_rule", "mean") == "vote":
+        fl = (model.module if hasattr(model, "module") else model).frame_logits(xb)
+        return F.cross_entropy(fl, yb[:, None].expand(-1, fl.shape[2]), weight=weight)
+    logits = model(xb)
+    hard = F.cross_entropy(logits, yb, weight=weight)
+    if soft is None:
+        return hard
+    from .distill import distillation_loss
+    return distillation_loss(logits, soft, yb, temperature, alpha, weight)
+
+
+def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None,
+        temperature: float = 1.0, alpha: float = 0.9) -> dict:
+    """Train ``cfg.model`` on ``data`` (a :class:`~sonotype.train.data.ClipData`), keep the
+    best checkpoint by validation accuracy in ``out_dir/model.pt``.
+
+    A ``last.pt`` with optimiser state is written after every epoch; with ``resume`` an
+    interrupted run continues from it and ends with the same weights as an
+    uninterrupted one. Under ``torchrun`` (``WORLD_SIZE`` > 1) it trains with
+    DistributedDataParallel; rank 0 writes the files.
+    """
+    out = Path(out_dir)
+    if cfg.model == "gmm":
+        return fit_gmm(data, cfg, out, log)
+    rank, world = _ddp()
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    kwargs = {"n_classes": len(data.classes), **cfg.model_kwargs}
+    if cfg.model in ("slim", "wide", "snn"):
+        kwargs.setdefault("n_in", data.params.n_channels)
+    model = build_model(cfg.model, **kwargs).to(device)
+    n = len(data.train)
+    batch = max(8, math.ceil(n / cfg.updates_per_epoch))
+    steps = math.ceil(n / batch)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    counts = np.bincount(data.train.clip_labels(), minlength=len(data.classes)).astype(np.float64)
+    weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32, device=device) \
+        if cfg.class_weights else None
+    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "history": [], "stale": 0}
+    last = out / "last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        torch.set_rng_state(ck["rng"])
+        log(f"resuming {out} at epoch {state['epoch']}")
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    t0 = time.time()
+    X_all, labels = (torch.from_numpy(a) for a in data.train.arrays())
+    soft_all = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
+    for epoch in range(state["epoch"], cfg.epochs):
+        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        if world > 1:
+            sampler = DistributedSampler(data.train, world, rank, shuffle=True, seed=cfg.seed)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = RandomSampler(data.train, generator=g)
+        idx = list(iter(sampler))
+        net.train()
+        total = 0.0
+        bar = tqdm(range(0, len(idx), max(1, batch // world)), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=None if rank == 0 else True, leave=False)
+        for b, i in enumerate(bar):
+            ks = idx[i:i + max(1, batch // world)]
+            xb, yb = X_all[ks].to(device), labels[ks].to(device)
+            soft = None if soft_all is None else soft_all[ks].to(device)
+            for grp in opt.param_groups:
+                grp["lr"] = sgdr(epoch * steps + b, cfg.cycle * steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
+            loss = _loss(net, xb, yb, weight, soft, temperature, alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            bar.set_postfix(loss=f"{total / (b + 1):.4f}")
+        val = evaluate_clips(model, data.val, data.classes) if data.val is not None else {"accuracy": -total}
+        state["history"].append({"epoch": epoch + 1, "train_loss": total / max(1, len(bar)),
+                                 "val_accuracy": val["accuracy"], "val_loss": val.get("loss")})
+        state["epoch"] = epoch + 1
+        improved = val["accuracy"] > state["best"]
+        if improved:
+            state.update(best=val["accuracy"], best_epoch=epoch + 1, stale=0)
+        else:
+            state["stale"] += 1
+        if rank == 0:
+            log(f"epoch {epoch + 1}: loss {total / max(1, len(bar)):.4f}  val acc {val['accuracy']:.4f}"
+                + ("  *" if improved else ""))
+            if improved:
+                _save_model(out / "model.pt", model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
+                            time.time() - t0)
+            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                         "rng": torch.get_rng_state()}, last)
+        if state["stale"] >= cfg.patience:
+            if rank == 0:
+                log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
+            break
+    return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
+            "seconds": time.time() - t0, "batch": batch, "checkpoint": str(out / "model.pt")}
+
+
+def _save_model(path, model, cfg, data, kwargs, metrics, seconds):
+    save_checkpoint(path, arch=cfg.model, kwargs=kwargs, model=model, features=data.params, prep=data.prep,
+                    classes=data.classes, clip=data.clip, mean=data.mean, std=data.std,
+                    config=cfg.to_dict(), metrics={**metrics, "train_seconds": seconds})
+
+
+def fit_gmm(data, cfg: TrainConfig, out: Path, log=print) -> dict:
+    """Fit the GMM baseline on (a seeded sample of) training frames."""
+    t0 = time.time()
+    rng = np.random.default_rng(cfg.seed)
+    X, y = [], []
+    for k in range(len(data.train)):
+        c = data.train.clip(k)
+        X.append(c.T)
+        y.append(np.full(c.shape[1], data.train.labels[data.train.file_of(k)]))
+    X, y = np.concatenate(X), np.concatenate(y)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[: cfg.gmm_frames] for c in np.unique(y)])
+    model = build_model("gmm", n_components=cfg.gmm_components, random_state=cfg.seed)
+    log(f"fitting {len(np.unique(y))} GMMs of {cfg.gmm_components} components on {len(keep)} frames")
+    model.fit(X[np.sort(keep)], y[np.sort(keep)])
+    val = evaluate_clips(model, data.val, data.classes) if data.val is not None else {}
+    out.mkdir(parents=True, exist_ok=True)
+    _save_model(out / "model.pt", model, cfg, data, {"n_components": cfg.gmm_components, "random_state": cfg.seed},
+                {"val": val}, time.time() - t0)
+    return {"best_val_accuracy": val.get("accuracy"), "seconds": time.time() - t0, "checkpoint": str(out / "model.pt")}

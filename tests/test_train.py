@@ -1,0 +1,162 @@
+"""Training loop, schedule, distillation loss, checkpoints, resume and DDP on tiny data."""
+import math
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sonotype.data import ClipDataset
+from sonotype.features import MFCC, MFCC_DELTAS
+from sonotype.preprocess import PreprocessParams
+from sonotype.train import (CheckpointError, ClipData, TrainConfig, build_from_checkpoint, distillation_loss,
+                            evaluate_clips, fit, load_checkpoint, save_checkpoint, sgdr)
+
+CLASSES = ["speech", "music", "noise"]
+
+
+def toy_data(params=MFCC, n_files=6, frames=240, seed=0, clip=0.5):
+    """Three classes told apart by which channel is raised."""
+    rng = np.random.default_rng(seed)
+    feats, labels = [], []
+    for f in range(n_files * 3):
+        k = f % 3
+        x = rng.standard_normal((20, frames)).astype(np.float32) * 0.5
+        x[k] += 2.0
+        feats.append(x)
+        labels.append(k)
+    length = int(clip * 100)
+    ds = lambda idx: ClipDataset([feats[i] for i in idx], [labels[i] for i in idx], length,
+                                 deltas=params.deltas, mean=np.zeros(params.n_channels), std=np.ones(params.n_channels))
+    n = len(feats)
+    tr, va = list(range(0, n - 6)), list(range(n - 6, n))
+    return ClipData(CLASSES, params, PreprocessParams(), clip, np.zeros(params.n_channels),
+                    np.ones(params.n_channels), ds(tr), ds(va), None, {})
+
+
+def quiet(*a, **k):
+    pass
+
+
+def test_sgdr_restarts_and_multiplier():
+    assert sgdr(0, 10, 1.0, 0.0) == pytest.approx(1.0)
+    assert sgdr(5, 10, 1.0, 0.0) == pytest.approx(0.5)
+    assert sgdr(10, 10, 1.0, 0.0) == pytest.approx(1.0)  # restart
+    assert sgdr(10 + 15, 10, 1.0, 0.0, mult=1.5) == pytest.approx(1.0)  # second cycle is 15 long
+    assert sgdr(10 + 7, 10, 1.0, 0.1, mult=1.5) < sgdr(10 + 3, 10, 1.0, 0.1, mult=1.5)
+
+
+def test_distillation_loss_by_hand():
+    s = torch.tensor([[2.0, 0.5, -1.0]])
+    t = torch.tensor([[1.0, 1.5, -0.5]])
+    y = torch.tensor([1])
+    T, a = 4.0, 0.9
+    q = torch.softmax(t / T, -1)
+    kl = float((q * (torch.log(q) - torch.log_softmax(s / T, -1))).sum())
+    ce = float(-torch.log_softmax(s, -1)[0, 1])
+    want = a * T * T * kl + (1 - a) * ce
+    assert float(distillation_loss(s, t, y, T, a)) == pytest.approx(want, rel=1e-5)
+    # no soft part and T = 1: plain cross-entropy
+    assert float(distillation_loss(s, t, y, 1.0, 0.0)) == pytest.approx(float(F.cross_entropy(s, y)), rel=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["slim", "snn"])
+def test_fit_lowers_loss_and_checkpoint_round_trip(tmp_path, arch):
+    params = MFCC if arch == "slim" else MFCC_DELTAS
+    data = toy_data(params)
+    cfg = TrainConfig(model=arch, clip=0.5, epochs=6, updates_per_epoch=4, lr=5e-3, cycle=2, patience=100)
+    r = fit(data, cfg, tmp_path / "run", log=quiet)
+    losses = [h["train_loss"] for h in r["history"]]
+    assert losses[-1] < losses[0]
+    assert r["best_val_accuracy"] > 0.6
+    ck = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert ck["arch"] == arch and ck["classes"] == CLASSES and ck["features"]["deltas"] == params.deltas
+    assert ck["config"]["epochs"] == 6 and "val" in ck["metrics"]
+    model = build_from_checkpoint(ck)
+    again = evaluate_clips(model, data.val, CLASSES)
+    assert again["accuracy"] == pytest.approx(r["best_val_accuracy"])
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    data = toy_data()
+    base = dict(model="slim", clip=0.5, updates_per_epoch=4, cycle=2, patience=100, seed=3)
+    fit(data, TrainConfig(epochs=4, **base), tmp_path / "full", log=quiet)
+    # "killed" after 2 epochs, then the same command again with 4 epochs resumes
+    fit(data, TrainConfig(epochs=2, **base), tmp_path / "part", log=quiet)
+    r = fit(data, TrainConfig(epochs=4, **base), tmp_path / "part", log=quiet)
+    assert [h["epoch"] for h in r["history"]] == [1, 2, 3, 4]
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_seed_same_weights(tmp_path):
+    data = toy_data()
+    cfg = TrainConfig(model="slim", clip=0.5, epochs=2, updates_per_epoch=4, patience=100)
+    fit(data, cfg, tmp_path / "a", log=quiet)
+    fit(data, cfg, tmp_path / "b", log=quiet)
+    a, b = (load_checkpoint(tmp_path / d / "model.pt")["state"] for d in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gmm_fit_through_trainer(tmp_path):
+    data = toy_data(MFCC_DELTAS)
+    r = fit(data, TrainConfig(model="gmm", clip=0.5, gmm_components=2, gmm_frames=2000), tmp_path / "g", log=quiet)
+    assert r["best_val_accuracy"] > 0.6
+    model = build_from_checkpoint(load_checkpoint(tmp_path / "g" / "model.pt"))
+    assert evaluate_clips(model, data.val, CLASSES)["accuracy"] == pytest.approx(r["best_val_accuracy"])
+
+
+def test_checkpoint_errors(tmp_path):
+    data = toy_data()
+    fit(data, TrainConfig(model="slim", clip=0.5, epochs=1, updates_per_epoch=2), tmp_path / "r", log=quiet)
+    good = (tmp_path / "r" / "model.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="trunc.pt"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a sonotype checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    ck = load_checkpoint(tmp_path / "r" / "model.pt")
+    ck["arch"], ck["kwargs"] = "wide", {**ck["kwargs"]}
+    with pytest.raises(CheckpointError, match="do not fit"):
+        build_from_checkpoint(ck)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, out, q):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    data = toy_data()
+    fit(data, TrainConfig(model="slim", clip=0.5, epochs=2, updates_per_epoch=4, device="cpu"), out, log=quiet)
+    import torch.distributed as dist
+    dist.barrier()
+    ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)["model"] if rank == 0 else None
+    q.put((rank, sum(float(v.double().sum()) for v in ck.values()) if ck else None))
+    dist.destroy_process_group()
+
+
+def test_ddp_two_cpu_processes_gloo(tmp_path):
+    mp = torch.multiprocessing.get_context("spawn")
+    q = mp.Queue()
+    port = _free_port()
+    procs = [mp.Process(target=_ddp_worker, args=(r, 2, port, str(tmp_path / "ddp"), q)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(180)
+    assert all(p.exitcode == 0 for p in procs)
+    got = dict(q.get(timeout=5) for _ in range(2))
+    assert math.isfinite(got[0])
+    assert (tmp_path / "ddp" / "model.pt").is_file()
