@@ -81,8 +81,7 @@ def telephone(y: np.ndarray, sr: int) -> np.ndarray:
 def reencode(y: np.ndarray, sr: int, quality: float = 0.1) -> np.ndarray:
     """Lossy OGG Vorbis round trip at low ``quality`` (0..1), written in blocks."""
     buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", sr, 1, format="OGG", subtype="VORBIS") as f:
-        f.compression_level = 1.0 - quality
+    with sf.SoundFile(buf, "w", sr, 1, format="OGG", subtype="VORBIS", compression_level=1.0 - quality) as f:
         for i in range(0, len(y), 65536):
             f.write(y[i:i + 65536])
     buf.seek(0)

@@ -1,4 +1,7 @@
 """Inference: classification (and segmentation) from checkpoints; output formats."""
 from .classify import BUNDLED, DEFAULT_MODEL, Classifier, Result, bundled_path, resolve_model
+from .segment import SegmentationResult, Segmenter, segment_file
+from .stream import SILENCE, StreamingSegmenter
 
-__all__ = ["BUNDLED", "DEFAULT_MODEL", "Classifier", "Result", "bundled_path", "resolve_model"]
+__all__ = ["BUNDLED", "DEFAULT_MODEL", "Classifier", "Result", "SILENCE", "SegmentationResult", "Segmenter",
+           "StreamingSegmenter", "bundled_path", "resolve_model", "segment_file"]

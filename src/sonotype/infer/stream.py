@@ -50,7 +50,11 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
-from ..features import FeatureStream
+import librosa
+import scipy.fft
+
+from ..features import FeatureParams, extract, power_spectrogram
+from ..features.extract import _mel_basis
 from ..preprocess import equalise_loudness
 from .classify import Classifier
 
@@ -97,6 +101,43 @@ def silence_runs(raw: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
+def chunk_features(y: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Static features of ``y`` whose every frame is independent of the chunking.
+
+    Same maths as :func:`sonotype.features.extract` (agrees to ~1e-5 dB), but the
+    mel product is done in float64 and rounded to float32, so a frame's value
+    does not depend on where it falls in the BLAS call (float32 ``sgemm``
+    rounds differently with the column position).
+    """
+    p = params
+    if p.kind == "stft":
+        return extract(y, p)
+    P = power_spectrogram(y, p.n_fft, p.hop_length, p.win_length)
+    M = (_mel_basis(p.sr, p.n_fft, p.n_mels).astype(np.float64) @ P.astype(np.float64)).astype(np.float32)
+    L = librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+    if p.kind == "logmel":
+        return L
+    return scipy.fft.dct(L, axis=0, type=2, norm="ortho")[:p.n_mfcc].astype(np.float32)
+
+
+class _FrameStream:
+    """Push samples, get the new (non-centred) feature frames, via :func:`chunk_features`."""
+
+    def __init__(self, params: FeatureParams):
+        self.params = params
+        self.buf = np.zeros(0, np.float32)
+
+    def push(self, y: np.ndarray) -> np.ndarray:
+        p = self.params
+        self.buf = np.concatenate([self.buf, np.asarray(y, np.float32)])
+        n = p.n_frames(len(self.buf))
+        if n == 0:
+            return np.zeros((p.n_channels, 0), np.float32)
+        F = chunk_features(self.buf[:p.n_fft + (n - 1) * p.hop_length], p)
+        self.buf = self.buf[n * p.hop_length:]
+        return F
+
+
 class StreamingSegmenter:
     """Label audio every 10 ms as it arrives (see the module docstring).
 
@@ -124,7 +165,7 @@ class StreamingSegmenter:
     """
 
     def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
-                 silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 60.0):
+                 silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 30.0):
         clf = classifier_or_checkpoint if isinstance(classifier_or_checkpoint, Classifier) \
             else Classifier(classifier_or_checkpoint)
         model = clf.model
@@ -186,7 +227,7 @@ class StreamingSegmenter:
         self.n_decided = 0
         self._final = False
         self._raw = np.zeros(0, np.float32)
-        self._feat = FeatureStream(self.static)
+        self._feat = _FrameStream(self.static)
         self._feat.push(np.zeros(p.n_fft // 2, np.float32))
         self._g = math.gcd(p.hop_length, p.win_length)
         self._rms_buf = np.zeros(p.win_length // 2, np.float32)

@@ -1,0 +1,124 @@
+"""Segmentation evaluation on an artificial corpus (the paper's Table V).
+
+Every file of a corpus made by :func:`sonotype.data.synth.synth_segments` is
+segmented with each context window; frame labels (10 ms) are compared with
+the ground truth, silence frames excluded, pooled over all files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.synth import read_index, read_truth
+from ..infer.classify import Classifier
+from ..infer.segment import Segmenter
+from .figures import plot_accuracy_by_window, plot_confusion
+from .metrics import frame_metrics
+from .tables import segment_table
+
+
+def _model_name(clf: Classifier) -> str:
+    ck = clf.checkpoint
+    return str(ck.get("extra", {}).get("name") or ck.get("arch") or "model")
+
+
+def _write_text(path, text):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def score_file(segmenter: Segmenter, audio, truth):
+    """True and predicted frame labels of one file (same length, object arrays)."""
+    result = segmenter.segment(audio)
+    true = read_truth(truth, result.hop_s, result.duration)
+    pred = result.labels
+    n = min(len(true), len(pred))
+    return true[:n], pred[:n], result.duration
+
+
+def evaluate_segments(model, data_dir, windows=(0.5, 1.0, 2.0), median: int = 200, out=None,
+                      silence_db: float = -50.0, name: str | None = None, limit: int | None = None,
+                      progress: bool = True) -> list:
+    """Frame accuracy of segmentation for several context windows.
+
+    Parameters
+    ----------
+    model : Classifier or str or Path
+        Classifier, bundled model name or checkpoint path.
+    data_dir : str or Path
+        Folder with ``index.csv``, the WAV files and their truth CSVs.
+    windows : sequence of float
+        Context windows in seconds.
+    median : int
+        Median filter length in frames.
+    out : str or Path, optional
+        Folder for ``metrics.json``, ``table.md``, ``accuracy_by_window.png``
+        and ``confusion_<window>s.png``.
+    silence_db : float
+        Silence threshold of the segmenter (dBFS).
+    name : str, optional
+        Model name in the table (default: the checkpoint's ``arch``, e.g. ``"slim"``).
+    limit : int, optional
+        Use only the first ``limit`` files.
+    progress : bool
+        Show a progress bar (when on a terminal).
+
+    Returns
+    -------
+    list of dict
+        One row per window: ``model``, ``window``, ``median``, ``files``,
+        ``audio_s``, ``wall_s``, ``speed`` (audio seconds per wall second)
+        and ``metrics`` (:func:`~sonotype.evaluate.metrics.frame_metrics`
+        pooled over the files: ``accuracy``, ``speech_accuracy`` (speech vs
+        non-speech), per-class ``recall``, ``confusion``, ...).
+    """
+    clf = model if isinstance(model, Classifier) else Classifier(model)
+    name = name or _model_name(clf)
+    files = read_index(data_dir)[:limit]
+    if not files:
+        raise ValueError(f"{data_dir}: index.csv lists no files")
+    rows = []
+    for window in windows:
+        seg = Segmenter(clf, window=window, median=median, silence_db=silence_db)
+        trues, preds, audio_s, wall = [], [], 0.0, 0.0
+        for f in tqdm(files, desc=f"segment {window:g} s", disable=not progress or None):
+            t0 = time.perf_counter()
+            true, pred, dur = score_file(seg, f["audio"], f["truth"])
+            wall += time.perf_counter() - t0
+            audio_s += dur
+            trues.append(true)
+            preds.append(pred)
+        metrics = frame_metrics(np.concatenate(trues), np.concatenate(preds), clf.classes)
+        rows.append({"model": name, "window": float(window), "median": int(median), "files": len(files),
+                     "audio_s": round(audio_s, 3), "wall_s": round(wall, 3),
+                     "speed": round(audio_s / wall, 1) if wall > 0 else None, "metrics": metrics})
+    if out is not None:
+        write_outputs(rows, out)
+    return rows
+
+
+def write_outputs(rows, out) -> Path:
+    """Write ``metrics.json``, ``table.md``, ``accuracy_by_window.png`` and confusions to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / "metrics.json", json.dumps(rows, indent=1) + "\n")
+    _write_text(out / "table.md", segment_table(rows) + "\n")
+    plot_accuracy_by_window(rows, out / "accuracy_by_window.png")
+    for r in rows:
+        m = r["metrics"]
+        plot_confusion(m["confusion"], m["classes"], out / f"confusion_{r['model']}_{r['window']:g}s.png",
+                       title=f"{r['model']}, window {r['window']:g} s", columns=m["confusion_columns"])
+    return out

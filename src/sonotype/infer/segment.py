@@ -1,0 +1,181 @@
+"""Segment a recording into speech / music / noise / silence every 10 ms.
+
+:class:`Segmenter` reads a file in blocks (bounded memory, any length) and runs
+them through :class:`~sonotype.infer.stream.StreamingSegmenter`, which holds
+the frame math (context window, median filter, silence); see
+:mod:`sonotype.infer.stream` for exactly what ``window`` and ``median`` mean.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from ..audio import info, resample, stream
+from .formats import Segment, segments_from_frames
+from .stream import SILENCE, StreamingSegmenter
+
+
+@dataclass
+class SegmentationResult:
+    """Frame labels and segments of one recording.
+
+    Attributes
+    ----------
+    segments : list of Segment
+        Cover ``[0, duration]`` without gaps or overlaps; confidence is the
+        mean winning-class probability (1 for silence).
+    frame_labels : numpy.ndarray
+        int8 codes into :attr:`classes`, one per 10 ms frame (frame ``t``
+        centred at ``t * hop_s``).
+    classes : list of str
+        The model's classes followed by ``"silence"``.
+    probs : numpy.ndarray
+        (n_frames, n_model_classes) float32, window-averaged and median-filtered
+        per class (so a row need not sum to 1).
+    confidence : numpy.ndarray
+        Per-frame winning-class probability (1 for silence).
+    hop_s : float
+        Frame hop in seconds.
+    duration : float
+        Recording length in seconds.
+    path : str
+        File name, or ``"<array>"``.
+    """
+
+    segments: list
+    frame_labels: np.ndarray
+    classes: list
+    probs: np.ndarray = field(repr=False)
+    confidence: np.ndarray = field(repr=False)
+    hop_s: float = 0.01
+    duration: float = 0.0
+    path: str = "<array>"
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Frame labels as an object array of class names."""
+        return np.asarray(self.classes, dtype=object)[self.frame_labels]
+
+    @property
+    def model_classes(self) -> list:
+        """Classes of the model (without ``"silence"``), the columns of :attr:`probs`."""
+        return [c for c in self.classes if c != SILENCE]
+
+    def totals(self) -> dict:
+        """Seconds per label."""
+        out = {c: 0.0 for c in self.classes}
+        for s in self.segments:
+            out[s.label] = out.get(s.label, 0.0) + s.duration
+        return out
+
+
+class Segmenter:
+    """Label every 10 ms of a recording with a trained classifier.
+
+    Parameters
+    ----------
+    classifier_or_checkpoint : Classifier or str or Path or dict
+        A loaded classifier, a bundled model name (``"wide"``, ``"slim"``) or a checkpoint.
+    window : float
+        Context window in seconds: frame ``t``'s probabilities are the mean of
+        the model's per-frame outputs over ``round(100 * window)`` frames
+        centred on ``t`` (frames ``t + h - w + 1 .. t + h``, ``h = w // 2``),
+        silent frames left out of the mean.
+    median : int
+        Median filter length in frames over the averaged probabilities.
+    silence_db : float
+        Frames whose 25 ms RMS (of the original signal) is below this many dBFS
+        for at least ``min_silence`` seconds are labelled ``"silence"``.
+    block_seconds : float
+        Seconds read from the file at a time.
+    min_silence : float
+        Shortest silence in seconds.
+
+    Raises
+    ------
+    NotImplementedError
+        For models without frame-level output (MobileNet).
+
+    Examples
+    --------
+    >>> seg = Segmenter("wide", window=1.0)                 # doctest: +SKIP
+    >>> result = seg.segment("radio.ogg")                  # doctest: +SKIP
+    >>> result.segments[0]                                 # doctest: +SKIP
+    Segment(start=0.0, end=12.34, label='speech', confidence=0.93)
+    """
+
+    def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
+                 silence_db: float = -50.0, block_seconds: float = 600.0, min_silence: float = 0.2):
+        self.engine = StreamingSegmenter(classifier_or_checkpoint, window=window, median=median,
+                                         silence_db=silence_db, min_silence=min_silence)
+        self.classifier = self.engine.classifier
+        self.block_seconds = float(block_seconds)
+
+    @property
+    def classes(self) -> list:
+        return self.engine.classes
+
+    @property
+    def sr(self) -> int:
+        return self.engine.sr
+
+    def streaming(self) -> StreamingSegmenter:
+        """A fresh :class:`StreamingSegmenter` with the same model and settings."""
+        e = self.engine
+        return StreamingSegmenter(self.classifier, window=e.window, median=e.median,
+                                  silence_db=e.silence_db, min_silence=e.min_silence)
+
+    def _run(self, blocks, total_s: float | None, name: str) -> SegmentationResult:
+        e = self.engine
+        e.reset()
+        parts = []
+        with tqdm(total=total_s, unit="s", desc=f"segment {name}", disable=None, leave=False,
+                  bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
+            for y in blocks:
+                parts.append(e.push_arrays(y))
+                bar.update(len(y) / e.sr)
+            parts.append(e.flush_arrays())
+        parts = [p for p in parts if len(p[1])]
+        k = len(e.classes) - 1
+        codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int8)
+        conf = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
+        probs = np.concatenate([p[3] for p in parts]) if parts else np.zeros((0, k), np.float32)
+        duration = e.n_samples / e.sr
+        segments = _segments(codes, conf, e.classes, e.hop_s, duration)
+        return SegmentationResult(segments, codes, list(e.classes), probs, conf, e.hop_s, duration, name)
+
+    def segment(self, path) -> SegmentationResult:
+        """Segment an audio file, reading it in ``block_seconds`` blocks.
+
+        Raises
+        ------
+        AudioError
+            Missing, corrupt or unsupported file.
+        """
+        total = info(path).duration
+        blocks = stream(path, sr=self.sr, block_seconds=self.block_seconds)
+        return self._run(blocks, total, str(path))
+
+    def segment_array(self, y, sr: int | None = None, name: str = "<array>") -> SegmentationResult:
+        """Segment mono samples ``y`` at ``sr`` Hz (resampled to the model's rate)."""
+        y = np.asarray(y, np.float32).reshape(-1)
+        if sr is not None and sr != self.sr:
+            y = resample(y, sr, self.sr)
+        step = max(1, int(self.block_seconds * self.sr))
+        blocks = (y[i:i + step] for i in range(0, len(y), step))
+        return self._run(blocks, len(y) / self.sr, name)
+
+
+def _segments(codes, conf, classes, hop_s, duration) -> list:
+    """Merge runs of equal frame codes into segments covering ``[0, duration]``."""
+    if len(codes) == 0:
+        return [Segment(0.0, float(duration), SILENCE, 1.0)] if duration > 0 else []
+    return segments_from_frames(np.asarray(classes, dtype=object)[codes], conf, hop_s, duration)
+
+
+def segment_file(path, model=None, window: float = 1.0, median: int = 200,
+                 silence_db: float = -50.0) -> SegmentationResult:
+    """One-call segmentation of a file (what ``sonotype segment`` needs)."""
+    return Segmenter(model, window=window, median=median, silence_db=silence_db).segment(path)

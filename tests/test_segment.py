@@ -1,0 +1,187 @@
+"""Segmentation: gapless cover, silence, exactness under any chunking, streaming, memory."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from scipy.ndimage import median_filter
+
+from sonotype.features import FeatureParams, extract
+from sonotype.infer import Classifier, Segmenter, StreamingSegmenter
+from sonotype.infer.stream import chunk_features, silence_runs
+from sonotype.models import GMMClassifier, MobileNetV1, SwishNet
+from sonotype.preprocess import PreprocessParams, equalise_loudness, frame_rms_db
+from sonotype.train.checkpoint import save_checkpoint
+
+from conftest import music_like, noise_like, speech_like
+
+SR = 16000
+CLASSES = ["speech", "music", "noise"]
+
+
+@pytest.fixture(scope="module")
+def slim_ck(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ck") / "slim.pt"
+    mean = np.linspace(-20, 5, 20)
+    return str(save_checkpoint(path, arch="slim", kwargs={"n_in": 20, "n_classes": 3}, model=SwishNet(20, 3, 1),
+                               features=FeatureParams(), prep=PreprocessParams(), classes=CLASSES, clip=1.0,
+                               mean=mean, std=np.full(20, 10.0)))
+
+
+@pytest.fixture(scope="module")
+def gmm_ck(tmp_path_factory):
+    """A tiny GMM on MFCC + Δ + ΔΔ (4 frames look-ahead in streaming)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 60))
+    y = np.repeat(CLASSES, 100)
+    X[y == "music"] += 0.3
+    gmm = GMMClassifier(n_components=2, max_iter=5).fit(X, y)
+    path = tmp_path_factory.mktemp("ck") / "gmm.pt"
+    return str(save_checkpoint(path, arch="gmm", kwargs={"n_components": 2, "max_iter": 5}, model=gmm,
+                               features=FeatureParams(deltas=2), prep=PreprocessParams(), classes=CLASSES,
+                               clip=1.0, mean=np.zeros(60), std=np.full(60, 10.0)))
+
+
+def mixture(seconds=(3.0, 1.0, 2.5, 0.7, 3.0), seed=0):
+    """speech, zeros, music, zeros, noise (digital silence between)."""
+    kinds = [speech_like, None, music_like, None, noise_like]
+    parts = [np.zeros(int(s * SR), np.float32) if k is None else k(s, SR, seed + i)
+             for i, (k, s) in enumerate(zip(kinds, seconds))]
+    return np.concatenate(parts)
+
+
+def test_segments_cover_file_and_silence_where_zero(slim_ck):
+    y = mixture()
+    r = Segmenter(slim_ck).segment_array(y)
+    assert r.duration == pytest.approx(len(y) / SR)
+    assert len(r.frame_labels) == -(-len(y) // 160) == len(r.probs) == len(r.confidence)
+    assert r.segments[0].start == 0 and r.segments[-1].end == pytest.approx(r.duration)
+    for a, b in zip(r.segments, r.segments[1:]):
+        assert a.end == b.start and a.label != b.label
+    assert all(s.end > s.start and 0 <= s.confidence <= 1 for s in r.segments)
+    labels = r.labels
+    assert set(labels) <= set(r.classes) and r.classes[-1] == "silence"
+    # the 1 s of zeros at 3.0-4.0 s is silence (edges: half a 25 ms window)
+    assert (labels[302:399] == "silence").all()
+    assert (labels[652:717] == "silence").all()
+    # loud stretches are never silence
+    assert not (labels[20:280] == "silence").any()
+    assert ((r.probs >= 0) & (r.probs <= 1)).all()  # per-class medians: rows need not sum to 1
+    assert r.totals()["silence"] == pytest.approx(1.7, abs=0.05)
+
+
+def test_matches_direct_reference(slim_ck):
+    """The streaming engine equals the pipeline written out on whole arrays."""
+    y = mixture(seed=3)
+    seg = Segmenter(slim_ck, window=0.5, median=31)
+    r = seg.segment_array(y)
+    clf = seg.classifier
+    e = equalise_loudness(y, SR, 0.25, clf.prep.target_db, clf.prep.max_gain_db)
+    n = -(-len(y) // 160)
+    padded = np.concatenate([np.zeros(256, np.float32), e, np.zeros(512, np.float32)])
+    X = clf.standardise(extract(padded, clf.params)[:, :n])
+    with torch.no_grad():
+        p = torch.softmax(clf.model.frame_logits(torch.from_numpy(X.astype(np.float32))[None])[0], 0).T.numpy()
+    orig = np.concatenate([np.zeros(200, np.float32), y, np.zeros(400, np.float32)])
+    raw = frame_rms_db(orig, 400, 160)[:n] < -50
+    w, h = 50, 25
+    avg = np.zeros_like(p, dtype=np.float64)
+    for t in range(n):
+        lo, hi = max(0, t + h - w + 1), min(n - 1, t + h)
+        keep = ~raw[lo:hi + 1]
+        win = p[lo:hi + 1]
+        avg[t] = win[keep].mean(0) if keep.any() else win.mean(0)
+    med = median_filter(avg, size=(31, 1), mode="nearest")
+    assert np.abs(r.probs - med).max() < 1e-4
+    labels = np.where(silence_runs(raw, 20), 3, med.argmax(1))
+    top2 = np.sort(med, 1)[:, -2:]
+    differ = labels != r.frame_labels
+    assert (top2[differ, 1] - top2[differ, 0] < 1e-4).all()  # only float near-ties may differ
+    assert differ.mean() < 0.01
+
+
+def test_chunk_features_match_extract():
+    y = speech_like(2.0, SR)
+    for p in (FeatureParams(), FeatureParams(kind="logmel", n_mels=64)):
+        assert np.abs(chunk_features(y, p) - extract(y, p)).max() < 1e-3
+
+
+def test_blockwise_file_equals_whole_array(slim_ck, tmp_path):
+    y = mixture(seed=5)
+    path = tmp_path / "mix.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    whole = Segmenter(slim_ck).segment_array(y)
+    blocks = Segmenter(slim_ck, block_seconds=1.37).segment(path)
+    assert np.array_equal(whole.frame_labels, blocks.frame_labels)
+    assert np.array_equal(whole.probs, blocks.probs)
+    assert whole.segments == blocks.segments
+    assert blocks.path == str(path)
+
+
+@pytest.mark.parametrize("which", ["slim_ck", "gmm_ck"])
+def test_streaming_equals_offline(which, request):
+    ck = request.getfixturevalue(which)
+    y = mixture(seed=7)
+    seg = Segmenter(ck, window=1.0, median=60)
+    offline = seg.segment_array(y)
+    stream = seg.streaming()
+    rng = np.random.default_rng(1)
+    got, i = [], 0
+    lag = stream.latency_s * SR
+    while i < len(y):
+        k = int(rng.choice([1, 17, 160, 999, 4000, 12345]))
+        got += stream.push(y[i:i + k])
+        i += k
+        # latency_s bounds how far decisions trail the input
+        assert len(got) >= int((min(i, len(y)) - lag) // 160)
+    got += stream.flush()
+    assert [g[0] for g in got] == list(range(len(offline.frame_labels)))
+    assert [g[1] for g in got] == list(offline.labels)
+    assert np.allclose([g[2] for g in got], offline.confidence)
+    assert stream.flush() == []
+
+
+def test_latency_formula(slim_ck):
+    s = StreamingSegmenter(slim_ck, window=1.0, median=200)
+    assert s.latency_s == pytest.approx((50 + 99) * 0.01 + 256 / SR + 3999 / SR)
+
+
+def test_short_and_empty_signals(slim_ck):
+    seg = Segmenter(slim_ck)
+    r = seg.segment_array(np.zeros(100, np.float32))
+    assert len(r.frame_labels) == 1 and r.segments[0].end == pytest.approx(100 / SR)
+    assert seg.segment_array(np.zeros(0, np.float32)).segments == []
+    r = seg.segment_array(noise_like(0.3, SR), sr=8000)   # resampled to 16 kHz
+    assert r.duration == pytest.approx(0.6, abs=1e-3)
+
+
+def test_clip_only_model_not_supported(tmp_path):
+    ck = save_checkpoint(tmp_path / "mn.pt", arch="mobilenet", kwargs={"n_classes": 3}, model=MobileNetV1(n_classes=3),
+                         features=FeatureParams(kind="logmel", n_mels=64), prep=PreprocessParams(), classes=CLASSES,
+                         clip=1.0)
+    with pytest.raises(NotImplementedError, match="not implemented"):
+        Segmenter(str(ck))
+
+
+def test_long_file_bounded_memory(slim_ck, tmp_path):
+    """20 minutes (77 MB as float32) segmented with a Python-heap peak well under the waveform size."""
+    path = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", SR, 1, "PCM_16") as f:
+        for i in range(120):
+            f.write((rng.standard_normal(SR * 10) * 0.05 * (i % 3)).astype(np.float32))
+    seg = Segmenter(Classifier(slim_ck), block_seconds=60)
+    tracemalloc.start()
+    try:
+        r = seg.segment(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(r.frame_labels) == 120 * 1000
+    assert peak < 64e6, f"peak {peak / 1e6:.1f} MB"
+    # every third 10 s stretch is digital zero -> silence
+    assert (r.labels[10 + 0:990] == "silence").all()
