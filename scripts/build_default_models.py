@@ -15,7 +15,7 @@ from pathlib import Path
 from sonotype.data import AugmentParams
 from sonotype.experiment import train_model
 
-RECIPE = {"clip": 2.0, "epochs": 40, "patience": 12, "lr": 3e-3, "updates_per_epoch": 200, "seed": 0, "augment": 1}
+RECIPE = {"clip": 2.0, "epochs": 15, "patience": 8, "lr": 3e-3, "updates_per_epoch": 200, "seed": 0, "augment": 1}
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "sonotype" / "assets" / "models"
 
 

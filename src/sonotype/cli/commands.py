@@ -180,6 +180,15 @@ def reproduce_clips(args):
     print(text, end="")
 
 
+def reproduce_holdout(args):
+    from ..experiment import reproduce_holdout as run
+    with user_errors():
+        text = run(args.corpus, args.out, args.sources.split(","), model=args.model, clip=args.clip,
+                   copies=args.augment, seed=args.seed, log=_log, epochs=args.epochs, cache_dir=args.cache,
+                   workers=args.workers)
+    print(text, end="")
+
+
 def models(args):
     from ..infer import BUNDLED, bundled_path
     for name in BUNDLED:

@@ -358,7 +358,7 @@ class StreamingSegmenter:
                 logits = self._net.frame_logits(torch.from_numpy(inp)[None])[0, :, -X.shape[1]:]
                 probs = torch.softmax(logits, dim=0).T.numpy()
             R = self.receptive_field
-            self._ctx = inp[:, inp.shape[1] - R:] if R else None
+            self._ctx = inp[:, max(0, inp.shape[1] - R):] if R else None
         else:
             probs = self._gmm.predict_proba(X.T)
         self._P.append(probs.astype(np.float32))

@@ -21,6 +21,9 @@ from .checkpoint import atomic_save, save_checkpoint
 from .schedule import sgdr
 
 
+FRAMES_PER_CLIP = 16  # frames per clip a frame-wise model (SNN) trains on in each step
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run (stored in the checkpoint)."""
@@ -75,8 +78,12 @@ def evaluate_clips(model, ds, classes) -> dict:
 
 
 def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
-    if getattr(model.module if hasattr(model, "module") else model, "clip_rule", "mean") == "vote":
-        fl = (model.module if hasattr(model, "module") else model).frame_logits(xb)
+    inner = model.module if hasattr(model, "module") else model
+    if getattr(inner, "clip_rule", "mean") == "vote":
+        if inner.receptive_field == 0 and xb.shape[2] > FRAMES_PER_CLIP:
+            # frame-wise models: a random subset of frames per clip (neighbours are near copies)
+            xb = xb[:, :, torch.randperm(xb.shape[2])[:FRAMES_PER_CLIP]]
+        fl = inner.frame_logits(xb)
         return F.cross_entropy(fl, yb[:, None].expand(-1, fl.shape[2]), weight=weight)
     logits = model(xb)
     hard = F.cross_entropy(logits, yb, weight=weight)
