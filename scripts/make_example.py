@@ -1,7 +1,8 @@
 """Rebuild the bundled example recording (speech → music → noise) from ../shared/data/minimusan.
 
-All three parts are from the minimusan *test* split (seed 0), so the bundled models never
-trained on them. Usage: python scripts/make_example.py [MINIMUSAN] [OUT_DIR]
+The speech is from the minimusan *test* split (seed 0); the music and the noise are from its
+*train* split (the test split's permissively licensed music and noise are ambiguous loops and
+effects), so the bundled models have heard those two excerpts' recordings during training. Usage: python scripts/make_example.py [MINIMUSAN] [OUT_DIR]
 """
 import sys
 from pathlib import Path
@@ -17,10 +18,10 @@ SR = 16000
 PARTS = [  # (file, start s, seconds, label, credit)
     ("speech/librispeech/1069-133699-0000.ogg", 0.0, 8.0, "speech",
      "LibriSpeech train-clean-100 utterance 1069-133699-0000 (Panayotov et al., LibriVox reading), CC BY 4.0"),
-    ("music/sonic-pi/loop_compus.ogg", 0.0, 8.0, "music",
-     "Sonic Pi sample loop_compus (Debian sonic-pi-samples), CC0 / CC BY"),
-    ("noise/sonic-pi/ambi_glass_hum.ogg", 0.0, 6.0, "noise",
-     "Sonic Pi sample ambi_glass_hum (Debian sonic-pi-samples), CC0 / CC BY"),
+    ("music/music-on-hold/manolo_camp-morning_coffee.ogg", 20.0, 8.0, "music",
+     "Manolo Camp, 'Morning Coffee' (opsound, Debian asterisk-moh-opsound-wav), CC BY-SA 3.0"),
+    ("noise/sonic-pi/vinyl_hiss.ogg", 0.0, 6.0, "noise",
+     "Sonic Pi sample vinyl_hiss (Debian sonic-pi-samples), CC0 / CC BY"),
 ]
 GAP = 0.5  # seconds of very quiet room tone between parts
 
@@ -52,8 +53,8 @@ def main():
     credits = "\n".join(f"- {r[4]}: {r[0]}, {r[1]:g}-{r[1] + r[2]:g} s" for r in PARTS)
     (OUT / "EXAMPLE-LICENSE.md").write_text(
         "# example.ogg\n\nA 23 s recording made by `scripts/make_example.py`: speech, then music, then noise, "
-        "with 0.5 s of near-silence between them; ground truth in `example.csv`. Parts (all from the minimusan "
-        "test split):\n\n" + credits + "\n\nThe combined file is shared under CC BY 4.0 (compatible with every part); "
+        "with 0.5 s of near-silence between them; ground truth in `example.csv`. Parts (speech from the "
+        "minimusan test split, music and noise from its train split):\n\n" + credits + "\n\nThe combined file is shared under CC BY-SA 3.0 (the music's licence; the other parts allow it); "
         "credit the sources above.\n")
     print(f"wrote {OUT / 'example.ogg'} ({len(y) / SR:.1f} s)")
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sonotype.data import (SPLITS, ClipDataset, Corpus, CorpusError, FeatureCache, Item, Job, clip_length,
                            featurize, make_split, open_corpus, read_folders, read_gtzan_genres, read_gtzan_ms,
                            read_manifest, read_musan, read_split, split_items, write_split)
-from sonotype.features import MFCC, FeatureParams, add_deltas
+from sonotype.features import MFCC, add_deltas
 from sonotype.preprocess import PreprocessParams
 
 # the package re-exports the function ``featurize``, which shadows the module attribute

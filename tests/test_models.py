@@ -1,6 +1,5 @@
 """Tests of sonotype.models: shapes, causality, sizes, training, GMM, MobileNets."""
 import math
-import warnings
 
 import numpy as np
 import pytest

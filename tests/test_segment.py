@@ -12,7 +12,7 @@ from scipy.ndimage import median_filter
 
 from sonotype.features import FeatureParams, extract
 from sonotype.infer import Classifier, Segmenter, StreamingSegmenter
-from sonotype.infer.stream import chunk_features, silence_runs
+from sonotype.infer.stream import silence_runs
 from sonotype.models import GMMClassifier, MobileNetV1, SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness, frame_rms_db
 from sonotype.train.checkpoint import save_checkpoint
@@ -120,10 +120,13 @@ def test_matches_direct_reference(slim_ck):
     assert differ.mean() < 0.01
 
 
-def test_chunk_features_match_extract():
+def test_feature_stream_is_exact():
+    from sonotype.features import FeatureStream
     y = speech_like(2.0, SR)
     for p in (FeatureParams(), FeatureParams(kind="logmel", n_mels=64)):
-        assert np.abs(chunk_features(y, p) - extract(y, p)).max() < 1e-3
+        fs = FeatureStream(p)
+        parts = [fs.push(y[i:i + 1234]) for i in range(0, len(y), 1234)]
+        assert np.array_equal(np.concatenate(parts, axis=1), extract(y, p))
 
 
 def test_blockwise_file_equals_whole_array(slim_ck, tmp_path):

@@ -12,7 +12,7 @@ from sonotype.data import ClipDataset
 from sonotype.features import MFCC, MFCC_DELTAS
 from sonotype.preprocess import PreprocessParams
 from sonotype.train import (CheckpointError, ClipData, TrainConfig, build_from_checkpoint, distillation_loss,
-                            evaluate_clips, fit, load_checkpoint, save_checkpoint, sgdr)
+                            evaluate_clips, fit, load_checkpoint, sgdr)
 
 CLASSES = ["speech", "music", "noise"]
 

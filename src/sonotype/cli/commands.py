@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 from ..audio import AudioError
 from ..data import CorpusError
 from ..train import CheckpointError
@@ -138,7 +139,7 @@ def evaluate(args):
     from ..experiment import evaluate_model
     from ..infer import resolve_model
     with user_errors():
-        m = evaluate_model(resolve_model(args.model), args.corpus, out=args.out, clip=args.clip, split=args.split,
+        evaluate_model(resolve_model(args.model), args.corpus, out=args.out, clip=args.clip, split=args.split,
                            subset=args.subset, seed=args.seed, holdout_source=args.holdout_source,
                            cache_dir=args.cache, workers=args.workers)
     print((Path(args.out) / "table.md").read_text(), end="")
@@ -196,3 +197,125 @@ def models(args):
         print(f"{name}: {bundled_path(name)}" + ("" if bundled_path(name).is_file() else " (missing)"))
         if card.is_file():
             print("  " + card.read_text().strip().splitlines()[0])
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    from ..experiment import write_text
+    write_text(path, text)
+
+
+def _report_path(report: str, src: str, several: bool) -> Path:
+    p = Path(report)
+    return p.with_name(f"{p.stem}-{Path(src).stem}.html") if several else p
+
+
+def segment(args):
+    import io
+
+    from ..audio import load
+    from ..evaluate.report import segment_report
+    from ..infer import Segmenter
+    from ..infer.formats import SUFFIX, write_segments
+    if args.stream:
+        return _segment_stream(args)
+    files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
+    with user_errors():
+        seg = Segmenter(args.model, window=args.window, median=args.median, silence_db=args.silence_db)
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for f in files:
+        try:
+            r = seg.segment(f)
+            buf = io.StringIO()
+            write_segments(r.segments, args.format, buf, uri=Path(f).stem, duration=r.duration)
+            if args.out:
+                _atomic_text(Path(args.out) / (Path(f).stem + SUFFIX[args.format]), buf.getvalue())
+            else:
+                sys.stdout.write(buf.getvalue())
+                sys.stdout.flush()
+            if args.report:
+                segment_report(_report_path(args.report, f, len(files) > 1), load(f, sr=16000), 16000, r.segments,
+                               r.probs, r.hop_s, r.classes[: r.probs.shape[1]], title=f"sonotype: {Path(f).name}")
+        except (AudioError, OSError) as err:
+            msg = str(err) if isinstance(err, AudioError) else f"{getattr(err, 'filename', f) or f}: {err.strerror or err}"
+            print(f"sonotype: error: {msg}", file=sys.stderr)
+            failed += 1
+    if failed:
+        print(f"sonotype: {failed} of {len(files)} files failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _segment_stream(args):
+    import soxr
+    import torch
+
+    from ..infer import StreamingSegmenter
+    if args.files not in ([], ["-"]):
+        raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
+    torch.set_num_threads(1)  # many small calls: threads only add overhead
+    with user_errors():
+        st = StreamingSegmenter(args.model, window=args.window, median=args.median, silence_db=args.silence_db)
+    print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
+    hop = st.hop_s
+    current = None  # [start_frame, end_frame, label, confidence sum]
+
+    def emit(decisions):
+        nonlocal current
+        for t, label, conf in decisions:
+            if current is not None and current[2] == label and current[1] == t:
+                current[1], current[3] = t + 1, current[3] + conf
+                continue
+            if current is not None:
+                _print_segment(current, hop)
+            current = [t, t + 1, label, conf]
+
+    stdin = sys.stdin.buffer
+    rs = None if args.rate == st.sr else soxr.ResampleStream(args.rate, st.sr, 1, dtype="float32")
+    carry = b""
+    while True:
+        chunk = stdin.read(3200)
+        if not chunk:
+            break
+        data = carry + chunk
+        n = len(data) // 2 * 2
+        carry = data[n:]
+        y = np.frombuffer(data[:n], dtype="<i2").astype(np.float32) / 32768.0
+        emit(st.push(y if rs is None else rs.resample_chunk(y)))
+    if rs is not None:
+        emit(st.push(rs.resample_chunk(np.zeros(0, np.float32), last=True)))
+    emit(st.flush())
+    if current is not None:
+        _print_segment(current, hop)
+    return 0
+
+
+def _print_segment(cur, hop):
+    start, end, label, conf = cur
+    print(f"{start * hop:.2f},{end * hop:.2f},{label},{conf / (end - start):.3f}", flush=True)
+
+
+def synth_segments(args):
+    from ..data.synth import synth_segments as run
+    from ..experiment import load_parts
+    with user_errors():
+        _, parts = load_parts(args.corpus, args.split, args.seed, args.holdout_source)
+        rows = run(parts[args.subset], args.out, n=args.n, seed=args.seed, min_len=args.min_len, max_len=args.max_len)
+    print(f"wrote {len(rows)} files to {args.out} (index.csv, <name>.wav, <name>.csv)")
+
+
+def evaluate_segments(args):
+    from ..evaluate.segments import evaluate_segments as run
+    from ..evaluate.segments import write_outputs
+    from ..evaluate.tables import segment_table
+    from ..infer import resolve_model
+    windows = [float(w) for w in args.window.split(",")]
+    rows = []
+    with user_errors():
+        for m in args.model:
+            name = m if m in ("slim", "wide") else None
+            rows += run(resolve_model(m), args.data, windows=windows, median=args.median, limit=args.limit, name=name)
+        write_outputs(rows, args.out)
+    print(segment_table(rows), end="")
+    for r in rows:
+        print(f"{r['model']} window {r['window']:g} s: {r['speed']:.0f}x real time over {r['audio_s'] / 3600:.2f} h")

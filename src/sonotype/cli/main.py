@@ -86,6 +86,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
     p.set_defaults(func=commands.classify)
 
+    p = sub.add_parser("segment", help="speech / music / noise / silence timeline of long recordings")
+    p.add_argument("files", nargs="*", help="audio files ('-' with --stream: raw PCM on stdin)")
+    p.add_argument("--example", action="store_true", help="segment the bundled example recording")
+    p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
+    p.add_argument("--window", type=float, default=1.0, help="context window in seconds (default 1.0)")
+    p.add_argument("--median", type=int, default=200, help="median filter length in 10 ms frames (default 200)")
+    p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
+    p.add_argument("--format", choices=["csv", "audacity", "rttm", "json", "textgrid"], default="csv")
+    p.add_argument("-o", "--out", help="output folder: one file per input (default: stdout)")
+    p.add_argument("--report", help="also write a self-contained HTML report (one input: this path; "
+                                     "several: PATH-stem-<name>.html)")
+    p.add_argument("--stream", action="store_true",
+                   help="read raw 16-bit little-endian mono PCM from stdin ('-') and print segments as they are decided")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
+    p.set_defaults(func=commands.segment)
+
+    p = sub.add_parser("synth-segments", help="the paper's artificial segmentation corpus from a corpus split")
+    _add_corpus(p)
+    p.add_argument("--subset", default="test", choices=["train", "val", "test"], help="split to cut from")
+    p.add_argument("--n", type=int, default=500, help="number of files (default 500)")
+    p.add_argument("--min-len", type=float, default=20.0)
+    p.add_argument("--max-len", type=float, default=120.0)
+    p.add_argument("--out", required=True, help="folder for <name>.wav + <name>.csv and index.csv")
+    p.set_defaults(func=commands.synth_segments)
+
+    p = sub.add_parser("evaluate-segments", help="frame accuracy on a synth-segments folder (Table V)")
+    p.add_argument("--model", action="append", required=True,
+                   help="checkpoint or bundled name; repeat for several models")
+    p.add_argument("--data", required=True, help="folder made by synth-segments")
+    p.add_argument("--window", default="0.5,1,2", help="context windows in seconds (default 0.5,1,2)")
+    p.add_argument("--median", type=int, default=200)
+    p.add_argument("--limit", type=int, help="only the first N files")
+    p.add_argument("--out", required=True, help="folder for metrics.json, table.md and figures")
+    p.set_defaults(func=commands.evaluate_segments)
+
     p = sub.add_parser("reproduce", help="re-run the paper's experiments")
     rsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     q = rsub.add_parser("clips", help="Table II: GMM, SNN, slim, wide at 0.5 / 1 / 2 s")
@@ -119,6 +154,10 @@ def main(argv=None) -> int:
     except commands.UserError as err:
         print(f"sonotype: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into head
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("sonotype: interrupted", file=sys.stderr)
         return 130

@@ -40,7 +40,9 @@ def log_mel(y: np.ndarray, sr: int = 16000, n_mels: int = 64, n_fft: int = 512,
             hop_length: int = 160, win_length: int = 400) -> np.ndarray:
     """Log-mel power in dB (``librosa.power_to_db`` without ``top_db`` clipping), (n_mels, n_frames)."""
     P = power_spectrogram(y, n_fft, hop_length, win_length)
-    M = _mel_basis(sr, n_fft, n_mels) @ P
+    # float64 product: a float32 BLAS product depends on a frame's column position,
+    # which would make block-wise extraction differ from whole-file extraction
+    M = (_mel_basis(sr, n_fft, n_mels).astype(np.float64) @ P.astype(np.float64)).astype(np.float32)
     return librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
 
 

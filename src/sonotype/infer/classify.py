@@ -60,7 +60,13 @@ class Classifier:
     checkpoint : str or Path or dict
         Bundled name (``"wide"``, ``"slim"``), checkpoint path, or a loaded checkpoint.
     device : str
-        Torch device.
+        Torch device (``backend="torch"`` only).
+    backend : {"torch", "onnx"}
+        ``"onnx"`` runs the model with onnxruntime (CPU): the checkpoint is exported once to
+        ``$SONOTYPE_CACHE/onnx/<hash>.onnx`` (see :func:`sonotype.export.onnx_model_for`).
+        GMM checkpoints have no ONNX backend (:class:`ValueError`).
+    threads : int or None
+        onnxruntime intra-op threads (``backend="onnx"`` only; None: onnxruntime's default).
 
     Examples
     --------
@@ -69,10 +75,17 @@ class Classifier:
     'speech'
     """
 
-    def __init__(self, checkpoint=None, device: str = "cpu"):
+    def __init__(self, checkpoint=None, device: str = "cpu", backend: str = "torch", threads: int | None = None):
         ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
         self.checkpoint = ck
-        self.model = build_from_checkpoint(ck)
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'onnx'")
+        self.backend = backend
+        if backend == "onnx":
+            from ..export.onnx import onnx_model_for  # input: standardised clips, like the torch model
+            self.model = onnx_model_for(ck, threads=threads)
+        else:
+            self.model = build_from_checkpoint(ck)
         if isinstance(self.model, torch.nn.Module):
             self.model.to(device)
         self.params = features_of(ck)

@@ -1,7 +1,6 @@
 """Frame-by-frame segmentation of audio pushed in chunks of any size.
 
-This module holds the one implementation of the segmentation frame math;
-:class:`~sonotype.infer.segment.Segmenter` feeds whole files through it.
+The one implementation of the segmentation frame math (``Segmenter`` feeds files through it).
 
 Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
 
@@ -13,11 +12,10 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    the (non-centred) feature frame ``t`` is centred on sample ``t * hop``;
    zeros after the end give the last frames. Features are standardised like
    the classifier's (with Δ/ΔΔ for MFCC models that use them: 4 frames look-ahead).
-3. **Model.** A causal frame-rate model (SwishNet: ``frame_logits``) runs once
-   over every new run of frames, with ``receptive_field`` frames of left
-   context carried over, in float64 so the result does not depend on how the
-   audio was chunked; softmax gives per-frame probabilities ``p_t``. A GMM
-   gives ``predict_proba`` per frame. Models without a frame notion
+3. **Model.** A causal frame-rate model (SwishNet, SNN: ``frame_logits``) runs
+   once over each new run of frames with ``receptive_field`` frames of left
+   context, in float64 (chunking-independent); softmax gives per-frame
+   probabilities ``p_t``. A GMM gives ``predict_proba``. Clip-only models
    (MobileNet, ``receptive_field is None``) raise :class:`NotImplementedError`.
 4. **Context window.** With ``w = round(window * 100)`` frames and
    ``h = w // 2``, the context of frame ``t`` is frames
@@ -37,8 +35,7 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    only inside a run of raw-silent frames lasting at least ``min_silence``
    seconds (default 0.2 s); the classifier is not asked about silence.
 
-Every stage is computed over its exact left/right context, so any chunking
-(including the whole file at once) gives the same frames.
+Each stage uses its exact left/right context: any chunking gives the same frames.
 """
 from __future__ import annotations
 
@@ -50,11 +47,7 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
-import librosa
-import scipy.fft
-
-from ..features import FeatureParams, extract, power_spectrogram
-from ..features.extract import _mel_basis
+from ..features import extract
 from ..preprocess import equalise_loudness
 from .classify import Classifier
 
@@ -74,8 +67,7 @@ class _Rolling:
         return self.start + len(self.data)
 
     def append(self, rows) -> None:
-        if len(rows):
-            self.data = np.concatenate([self.data, np.asarray(rows, self.data.dtype)])
+        self.data = np.concatenate([self.data, np.asarray(rows, self.data.dtype)]) if len(rows) else self.data
 
     def get(self, a: int, b: int) -> np.ndarray:
         return self.data[a - self.start:b - self.start]
@@ -101,43 +93,6 @@ def silence_runs(raw: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
-def chunk_features(y: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Static features of ``y`` whose every frame is independent of the chunking.
-
-    Same maths as :func:`sonotype.features.extract` (agrees to ~1e-5 dB), but the
-    mel product is done in float64 and rounded to float32, so a frame's value
-    does not depend on where it falls in the BLAS call (float32 ``sgemm``
-    rounds differently with the column position).
-    """
-    p = params
-    if p.kind == "stft":
-        return extract(y, p)
-    P = power_spectrogram(y, p.n_fft, p.hop_length, p.win_length)
-    M = (_mel_basis(p.sr, p.n_fft, p.n_mels).astype(np.float64) @ P.astype(np.float64)).astype(np.float32)
-    L = librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
-    if p.kind == "logmel":
-        return L
-    return scipy.fft.dct(L, axis=0, type=2, norm="ortho")[:p.n_mfcc].astype(np.float32)
-
-
-class _FrameStream:
-    """Push samples, get the new (non-centred) feature frames, via :func:`chunk_features`."""
-
-    def __init__(self, params: FeatureParams):
-        self.params = params
-        self.buf = np.zeros(0, np.float32)
-
-    def push(self, y: np.ndarray) -> np.ndarray:
-        p = self.params
-        self.buf = np.concatenate([self.buf, np.asarray(y, np.float32)])
-        n = p.n_frames(len(self.buf))
-        if n == 0:
-            return np.zeros((p.n_channels, 0), np.float32)
-        F = chunk_features(self.buf[:p.n_fft + (n - 1) * p.hop_length], p)
-        self.buf = self.buf[n * p.hop_length:]
-        return F
-
-
 class StreamingSegmenter:
     """Label audio every 10 ms as it arrives (see the module docstring).
 
@@ -155,13 +110,6 @@ class StreamingSegmenter:
         Shortest silence in seconds.
     chunk_seconds : float
         Larger pushes are processed in pieces of this length (bounded memory).
-
-    Examples
-    --------
-    >>> seg = StreamingSegmenter("wide")                  # doctest: +SKIP
-    >>> for chunk in chunks:                              # doctest: +SKIP
-    ...     for t, label, conf in seg.push(chunk): ...
-    >>> seg.flush()                                       # doctest: +SKIP
     """
 
     def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
@@ -182,8 +130,8 @@ class StreamingSegmenter:
         self.params = clf.params
         self.static = clf.params.with_(deltas=0) if clf.params.kind == "mfcc" else clf.params
         self.classes = list(clf.classes) + [SILENCE]
-        self.window, self.median, self.silence_db = float(window), int(median), float(silence_db)
-        self.min_silence = float(min_silence)
+        self.window, self.median, self.silence_db, self.min_silence = (float(window), int(median),
+                                                                       float(silence_db), float(min_silence))
         fr = self.params.frame_rate
         self.w = max(1, int(round(self.window * fr)))
         self.h = self.w // 2
@@ -227,11 +175,10 @@ class StreamingSegmenter:
         self.n_decided = 0
         self._final = False
         self._raw = np.zeros(0, np.float32)
-        self._feat = _FrameStream(self.static)
-        self._feat.push(np.zeros(p.n_fft // 2, np.float32))
+        self._fbuf = np.zeros(p.n_fft // 2, np.float32)  # padded equalised samples not yet framed
         self._g = math.gcd(p.hop_length, p.win_length)
         self._rms_buf = np.zeros(p.win_length // 2, np.float32)
-        self._q = _Rolling(())            # sums of squares of g-sample sub-blocks
+        self._q = _Rolling(())            # sums of squares of gcd(hop, win)-sample sub-blocks
         self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
         self._n_std = 0
         self._ctx = None                  # model input context (C, <= R) float64
@@ -277,11 +224,13 @@ class StreamingSegmenter:
         return self._join([self._step(np.zeros(0, np.float32))])
 
     # -- stages ------------------------------------------------------------
+    def _empty(self, start):
+        return (start, np.zeros(0, np.int8), np.zeros(0, np.float32), np.zeros((0, len(self.classes) - 1), np.float32))
+
     def _join(self, outs):
-        k = len(self.classes) - 1
         outs = [o for o in outs if len(o[1])]
         if not outs:
-            return (self.n_decided, np.zeros(0, np.int8), np.zeros(0, np.float32), np.zeros((0, k), np.float32))
+            return self._empty(self.n_decided)
         return (outs[0][0], np.concatenate([o[1] for o in outs]), np.concatenate([o[2] for o in outs]),
                 np.concatenate([o[3] for o in outs]))
 
@@ -310,7 +259,12 @@ class StreamingSegmenter:
             e = np.concatenate([e, np.zeros(need, np.float32)])
             need = max(0, (n - 1) * p.hop_length + p.win_length - p.win_length // 2 - self.n_samples) if n else 0
             self._rms_push(np.zeros(need, np.float32))
-        self._F.append(self._feat.push(e).T)
+        buf = np.concatenate([self._fbuf, e])
+        n = self.static.n_frames(len(buf))
+        if n:
+            self._F.append(extract(buf[:p.n_fft + (n - 1) * p.hop_length], self.static).T)
+            buf = buf[n * p.hop_length:]
+        self._fbuf = buf
         self._standardise_and_model()
         self._cumulate()
         self._average()
@@ -418,13 +372,10 @@ class StreamingSegmenter:
         t1 = min(self._M.end, self._Q.end)
         k = len(self.classes) - 1
         if t1 <= t0:
-            return (t0, np.zeros(0, np.int8), np.zeros(0, np.float32), np.zeros((0, k), np.float32))
+            return self._empty(t0)
         M, sil = self._M.get(t0, t1), self._Q.get(t0, t1)
-        codes = M.argmax(1).astype(np.int8)
-        conf = M.max(1)
-        codes[sil] = k
-        conf[sil] = 1.0
-        self._M.drop_before(t1)
-        self._Q.drop_before(t1)
+        codes, conf = M.argmax(1).astype(np.int8), M.max(1)
+        codes[sil], conf[sil] = k, 1.0
+        self._M.drop_before(t1), self._Q.drop_before(t1)
         self.n_decided = t1
         return (t0, codes, conf.astype(np.float32), M)

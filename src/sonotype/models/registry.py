@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .genre_cnn import GenreCNN
 from .gmm import GMMClassifier
 from .mobilenet import MobileNetV1, MobileNetV2
 from .snn import SNN
@@ -15,6 +16,7 @@ MODELS = {
     "gmm": GMMClassifier,
     "mobilenet": MobileNetV1,
     "mobilenetv2": MobileNetV2,
+    "genre_cnn": GenreCNN,
 }
 
 

@@ -1,0 +1,285 @@
+"""Model size and batch-1 latency, beside the SwishNet paper's figures.
+
+For every model (untrained weights: timing does not depend on them), :func:`bench_models` measures
+
+- ``params``: :func:`sonotype.models.count_parameters`;
+- ``weight_bytes``: size of ``torch.save`` of the state dict (GMM: of its arrays, as tensors,
+  what a checkpoint stores); ``onnx_bytes``: size of the exported ONNX file (None for the GMM);
+- per clip length, batch 1, ``runs`` timed calls after ``warmup``: median / p10 / p90 in ms of
+  **model only** (standardised features precomputed; for the ONNX backend raw features go in,
+  the standardisation being the graph's first op) and of **features + model** (from raw 16 kHz
+  samples: MFCC (+Δ, ΔΔ for snn / gmm) or 64-band log-mel for the MobileNets, standardise, run).
+  Silence removal / loudness equalisation are not included. The sample count is chosen so the
+  features have exactly the clip's frame count (``n_fft + (frames - 1) * hop``, e.g. 16,352
+  samples for the 100 frames of a 1 s clip).
+
+The GMM runs with scikit-learn (``backend="sklearn"`` in its rows) whatever ``backend`` says.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_MODELS = ("gmm", "snn", "slim", "wide", "mobilenet")
+# our model name -> key of sonotype.evaluate.paper.PAPER whose params / CPU ms it is compared with
+PAPER_KEYS = {"gmm": "gmm", "snn": "snn", "slim": "slim", "wide": "wide-distilled", "mobilenet": "mobilenet",
+              "mobilenetv2": None}
+CLASSES = ("speech", "music", "noise")
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (or :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str = "cpu", threads: int = 1) -> dict:
+    """Where the numbers come from: device, threads, library versions, CPU, load."""
+    try:
+        import onnxruntime as ort
+        ort_version = ort.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        ort_version = None
+    dev = str(device)
+    name = torch.cuda.get_device_name(torch.device(dev)) if dev.startswith("cuda") else cpu_model()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        load = None
+    return {"device": dev, "device_name": name, "threads": int(threads), "torch": torch.__version__,
+            "onnxruntime": ort_version, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg": load,
+            "python": platform.python_version()}
+
+
+def _file_size(obj) -> int:
+    fd, tmp = tempfile.mkstemp(suffix=".pt")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        return os.path.getsize(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def _stats(times_s) -> dict:
+    ms = np.asarray(times_s, np.float64) * 1000.0
+    return {"median": float(statistics.median(ms)), "p10": float(np.percentile(ms, 10)),
+            "p90": float(np.percentile(ms, 90))}
+
+
+def _time(fn, runs: int, warmup: int, sync=None) -> dict:
+    for _ in range(warmup):
+        fn()
+    if sync:
+        sync()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        out.append(time.perf_counter() - t0)
+    return _stats(out)
+
+
+def _build(name: str, params, n_components: int, seed: int):
+    """An untrained torch model, or a GMM fitted on random frames (real size with 256 components)."""
+    from ..models import build_model
+
+    if name == "gmm":
+        rng = np.random.default_rng(seed)
+        per = max(2 * n_components, 64)
+        X = rng.standard_normal((3 * per, params.n_channels)).astype(np.float64)
+        y = np.repeat(np.arange(3), per)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return build_model("gmm", n_components=n_components, max_iter=2, random_state=seed).fit(X, y)
+    torch.manual_seed(seed)
+    kw = {"n_in": params.n_channels} if name in ("slim", "wide", "snn") else {}
+    return build_model(name, **kw).eval()
+
+
+def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cpu", threads: int = 1,
+                 runs: int = 200, warmup: int = 20, backend: str = "torch", quick: bool = False,
+                 n_components: int | None = None, seed: int = 0, progress=None) -> list:
+    """Size and batch-1 latency of each model; one row per (model, backend, clip length).
+
+    Parameters
+    ----------
+    models : sequence of str
+        Registry names ("gmm", "snn", "slim", "wide", "mobilenet", "mobilenetv2").
+    clips : sequence of float
+        Clip lengths in seconds.
+    device : str
+        Torch device ("cpu", "cuda", "cuda:0"); the ONNX backend always runs on the CPU.
+    threads : int
+        ``torch.set_num_threads`` and onnxruntime ``intra_op_num_threads`` (restored after).
+    runs, warmup : int
+        Timed and untimed calls per measurement.
+    backend : {"torch", "onnx", "both"}
+    quick : bool
+        Smoke-test mode: ``runs=5``, ``warmup=1``, 4 GMM components (unless given).
+    n_components : int or None
+        GMM components per class (default 256, the paper's; the fit takes seconds).
+    progress : callable or None
+        Called with a short string before each measurement.
+
+    Returns
+    -------
+    list of dict
+        Keys: ``model``, ``backend``, ``clip_s``, ``frames``, ``samples``, ``params``,
+        ``weight_bytes``, ``onnx_bytes``, ``model_ms`` / ``model_ms_p10`` / ``model_ms_p90``,
+        ``full_ms`` / ``full_ms_p10`` / ``full_ms_p90``, ``runs``, ``warmup`` and the
+        :func:`environment` fields (``device``, ``device_name``, ``threads``, ``torch``, ``cpu``...).
+    """
+    from ..data.clips import clip_length
+    from ..export.onnx import OnnxModel, export_model
+    from ..features import extract
+    from ..models import count_parameters
+    from ..train.checkpoint import model_state
+    from ..train.data import features_for
+
+    if backend not in ("torch", "onnx", "both"):
+        raise ValueError(f"backend must be 'torch', 'onnx' or 'both', got {backend!r}")
+    if quick:
+        runs, warmup = 5, 1
+        n_components = n_components or 4
+    n_components = int(n_components or 256)
+    backends = ("torch", "onnx") if backend == "both" else (backend,)
+    dev = torch.device(device)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
+    env = environment(device, threads)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    rows = []
+    rng = np.random.default_rng(seed)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sonotype-bench-") as tmpdir:
+            for name in models:
+                params = features_for(name)
+                model = _build(name, params, n_components, seed)
+                is_torch = isinstance(model, torch.nn.Module)
+                n_params = count_parameters(model)
+                weight_bytes = _file_size(model_state(model))
+                C = params.n_channels
+                mean = rng.standard_normal(C).astype(np.float32)
+                std = (0.5 + rng.random(C)).astype(np.float32)
+                onnx_model, onnx_bytes = None, None
+                if is_torch and "onnx" in backends:
+                    path = export_model(model, Path(tmpdir) / f"{name}.onnx", features=params, classes=CLASSES,
+                                        mean=mean, std=std, arch=name)
+                    onnx_bytes = os.path.getsize(path)
+                    onnx_model = OnnxModel(path, threads=threads)
+                if is_torch:
+                    model.to(dev)
+                m_col, s_col = mean[:, None], std[:, None]
+                for bk in (backends if is_torch else ("sklearn",)):
+                    for clip in clips:
+                        frames = clip_length(clip, params)
+                        n_samples = params.n_fft + (frames - 1) * params.hop_length
+                        y = (0.1 * rng.standard_normal(n_samples)).astype(np.float32)
+                        raw = extract(y, params)[None]                       # (1, C, T)
+                        xs = ((raw - m_col) / s_col).astype(np.float32)     # standardised
+                        if progress:
+                            progress(f"{name} {bk} {clip:g} s")
+                        if bk == "sklearn":
+                            frames_std = xs[0].T
+
+                            def model_only():
+                                return model.predict_clip_proba(frames_std)
+
+                            def full():
+                                return model.predict_clip_proba((((extract(y, params) - m_col) / s_col).T))
+                        elif bk == "torch":
+                            xt = torch.from_numpy(xs).to(dev)
+                            m_t = torch.from_numpy(m_col).to(dev)
+                            s_t = torch.from_numpy(s_col).to(dev)
+
+                            def model_only():
+                                with torch.inference_mode():
+                                    return model(xt)
+
+                            def full():
+                                with torch.inference_mode():
+                                    f = torch.from_numpy(extract(y, params)).to(dev)
+                                    return model(((f - m_t) / s_t)[None])
+                        else:  # onnx: standardisation is inside the graph
+                            def model_only():
+                                return onnx_model.run(raw)
+
+                            def full():
+                                return onnx_model.run(extract(y, params)[None])
+                        sy = sync if bk == "torch" else None
+                        t_model = _time(model_only, runs, warmup, sy)
+                        t_full = _time(full, runs, warmup, sy)
+                        rows.append({
+                            "model": name, "backend": bk, "clip_s": float(clip), "frames": int(frames),
+                            "samples": int(n_samples), "params": int(n_params), "weight_bytes": int(weight_bytes),
+                            "onnx_bytes": onnx_bytes,
+                            "model_ms": t_model["median"], "model_ms_p10": t_model["p10"],
+                            "model_ms_p90": t_model["p90"],
+                            "full_ms": t_full["median"], "full_ms_p10": t_full["p10"], "full_ms_p90": t_full["p90"],
+                            "runs": int(runs), "warmup": int(warmup),
+                            **({"gmm_components": n_components} if name == "gmm" else {}),
+                            **env,
+                            "device": env["device"] if bk == "torch" else "cpu",
+                        })
+                del onnx_model
+    finally:
+        torch.set_num_threads(old_threads)
+    return rows
+
+
+def _fmt_ms(row, key) -> str:
+    return f"{row[key]:.3g} [{row[key + '_p10']:.3g}–{row[key + '_p90']:.3g}]"
+
+
+def _kb(n) -> str:
+    return "—" if n is None else f"{n / 1000:.1f}"
+
+
+def table_markdown(rows, note: str | None = None) -> str:
+    """Markdown table of :func:`bench_models` rows with the paper's params and CPU ms (1 s clip) beside ours.
+
+    Latencies are "median [p10–p90]" in ms per clip at batch 1. The paper's CPU figure is shown
+    on the 1 s rows only (the only clip length it reports time for).
+    """
+    from ..evaluate.paper import PAPER
+
+    lines = []
+    if rows:
+        e = rows[0]
+        lines.append(f"Device: {e.get('device_name')} ({e.get('device')}), threads {e.get('threads')}, "
+                     f"torch {e.get('torch')}, onnxruntime {e.get('onnxruntime')}, CPU: {e.get('cpu')}; "
+                     f"{e.get('runs')} runs after {e.get('warmup')} warm-up; load average at start "
+                     f"{e.get('load_avg')}.")
+        lines.append("")
+    if note:
+        lines += [note, ""]
+    lines.append("| model | backend | clip s | params | paper params | weights KB | ONNX KB "
+                 "| model only ms | features + model ms | paper CPU ms (1 s) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        key = PAPER_KEYS.get(r["model"])
+        paper = PAPER.get(key, {}) if key else {}
+        p_params = f"{paper['params']:,}" if paper.get("params") else "—"
+        p_ms = paper.get("cpu_ms") if abs(r["clip_s"] - 1.0) < 1e-9 else None
+        label = r["model"] + (f" ({r['gmm_components']} comp.)" if r.get("gmm_components") not in (None, 256) else "")
+        lines.append(f"| {label} | {r['backend']} | {r['clip_s']:g} | {r['params']:,} | {p_params} "
+                     f"| {_kb(r['weight_bytes'])} | {_kb(r.get('onnx_bytes'))} | {_fmt_ms(r, 'model_ms')} "
+                     f"| {_fmt_ms(r, 'full_ms')} | {'—' if p_ms is None else f'{p_ms:g}'} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,200 @@
+"""Genre CNN of Choi, Fazekas & Sandler (2016) on log-compressed STFT magnitudes.
+
+Input: STFT magnitude frames ``(batch, 257, 173)`` (or ``(batch, 1, 257, 173)``) as
+:func:`sonotype.features.extract` gives them with the ``STFT`` preset (11,025 Hz,
+n_fft = win = 512, hop 256, frames not centred). The model compresses them itself with
+``log(1 + |X|)`` (``compress="log1p"``), so a checkpoint's feature parameters are the
+plain STFT ones and every deconvolution lives in that same log1p domain: a non-negative
+map that is 0 where the input is silent, which is what an auralisation mask needs.
+
+173 non-centred frames need ``512 + 172 * 256 = 44,544`` samples (4.04 s), see
+:data:`GENRE_CLIP_SAMPLES`; librosa's centred frames give 173 frames for exactly 4 s.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GENRE_SR = 11025
+GENRE_N_FFT = 512
+GENRE_HOP = 256
+GENRE_FRAMES = 173
+GENRE_CLIP_SAMPLES = GENRE_N_FFT + (GENRE_FRAMES - 1) * GENRE_HOP  # 44,544 samples = 4.04 s
+
+
+class GenreCNN(nn.Module):
+    """Five 3x3 conv layers of 64 maps, each ReLU + 2x2 max pooling, then two FC layers.
+
+    Parameters
+    ----------
+    n_classes : int
+        Genres (10 for GTZAN).
+    n_bins, n_frames : int
+        Input height (257 frequency bins) and width (173 frames); the FC layer size
+        depends on them. The conv layers (and so deconvolution) work on any size.
+    channels : int
+        Feature maps per conv layer (64).
+    n_layers : int
+        Conv layers (5).
+    kernel : int
+        Square kernel size (3, "same" zero padding).
+    pool : int
+        Square max-pooling size and stride after each conv (2; 1 disables pooling,
+        which the tests use to build a network whose deconvolution is the identity).
+    dropout : float
+        Dropout after every pooled conv layer and after the first FC layer (0.5).
+    fc : int
+        Units of the first (hidden) FC layer; the second has ``n_classes``.
+    compress : {"log1p", "none"}
+        Input compression applied inside the model: ``log(1 + |X|)`` or nothing.
+
+    Attributes
+    ----------
+    convs : nn.ModuleList
+        ``Conv2d`` layers ``convs[0] .. convs[n_layers - 1]`` (layer ``d`` is ``convs[d-1]``).
+    clip_rule : str
+        ``"mean"``: the clip decision is the softmax of :meth:`forward`.
+    receptive_field : None
+        No frame-wise output (one decision per clip); see :func:`receptive_fields`.
+    config : dict
+        Constructor keyword arguments.
+    """
+
+    clip_rule = "mean"
+    receptive_field = None
+
+    def __init__(self, n_classes: int = 10, n_bins: int = 257, n_frames: int = GENRE_FRAMES,
+                 channels: int = 64, n_layers: int = 5, kernel: int = 3, pool: int = 2,
+                 dropout: float = 0.5, fc: int = 256, compress: str = "log1p"):
+        super().__init__()
+        if compress not in ("log1p", "none"):
+            raise ValueError(f"compress must be 'log1p' or 'none', got {compress!r}")
+        if kernel % 2 == 0:
+            raise ValueError("kernel must be odd ('same' padding)")
+        if min(n_classes, n_bins, n_frames, channels, n_layers, kernel, pool, fc) < 1:
+            raise ValueError("sizes must be >= 1")
+        self.config = {"n_classes": int(n_classes), "n_bins": int(n_bins), "n_frames": int(n_frames),
+                       "channels": int(channels), "n_layers": int(n_layers), "kernel": int(kernel),
+                       "pool": int(pool), "dropout": float(dropout), "fc": int(fc), "compress": compress}
+        self.n_layers, self.pool, self.compress = int(n_layers), int(pool), compress
+        c_in = 1
+        self.convs = nn.ModuleList()
+        h, w = int(n_bins), int(n_frames)
+        for _ in range(n_layers):
+            self.convs.append(nn.Conv2d(c_in, channels, kernel, padding=kernel // 2))
+            c_in = channels
+            h, w = h // pool, w // pool
+        if h < 1 or w < 1:
+            raise ValueError(f"input {n_bins}x{n_frames} is too small for {n_layers} poolings of {pool}")
+        self.drop = nn.Dropout(dropout)
+        self.fc1 = nn.Linear(channels * h * w, fc)
+        self.fc2 = nn.Linear(fc, n_classes)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """STFT magnitude ``(B, F, T)`` or ``(B, 1, F, T)`` -> compressed ``(B, 1, F, T)``."""
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected (batch, bins, frames) or (batch, 1, bins, frames), got {tuple(x.shape)}")
+        return torch.log1p(x.clamp_min(0)) if self.compress == "log1p" else x
+
+    def forward_with_switches(self, x: torch.Tensor, upto: int | None = None):
+        """Forward pass keeping what deconvolution needs.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            STFT magnitude ``(B, F, T)`` or ``(B, 1, F, T)``.
+        upto : int, optional
+            Stop after conv layer ``upto`` (1-based) and return ``logits=None``.
+
+        Returns
+        -------
+        logits : torch.Tensor or None
+            ``(B, n_classes)`` (``None`` when ``upto`` is given).
+        acts : list of torch.Tensor
+            Per layer, the post-ReLU, pre-pool activations ``(B, C, H, W)``.
+        switches : list of torch.Tensor
+            Per layer, the max-pooling indices (as ``F.max_pool2d(..., return_indices=True)``).
+        pooled : list of torch.Tensor
+            Per layer, the pooled output (before dropout).
+        """
+        h = self.prepare(x)
+        acts, switches, pooled = [], [], []
+        n = self.n_layers if upto is None else int(upto)
+        for conv in self.convs[:n]:
+            a = F.relu(conv(h))
+            p, idx = F.max_pool2d(a, self.pool, self.pool, return_indices=True)
+            acts.append(a)
+            switches.append(idx)
+            pooled.append(p)
+            h = self.drop(p)
+        if upto is not None:
+            return None, acts, switches, pooled
+        h = self.drop(F.relu(self.fc1(h.flatten(1))))
+        return self.fc2(h), acts, switches, pooled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Clip logits ``(B, n_classes)``."""
+        h = self.prepare(x)
+        for conv in self.convs:
+            h = self.drop(F.max_pool2d(F.relu(conv(h)), self.pool, self.pool))
+        h = self.drop(F.relu(self.fc1(h.flatten(1))))
+        return self.fc2(h)
+
+    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Clip logits repeated over the input frames, ``(B, n_classes, T)``."""
+        logits = self.forward(x)
+        return logits.unsqueeze(2).expand(-1, -1, x.shape[-1])
+
+
+def receptive_fields(config: dict | None = None, sr: int = GENRE_SR, n_fft: int = GENRE_N_FFT,
+                     hop: int = GENRE_HOP) -> list:
+    """Effective kernel size of every conv layer of a :class:`GenreCNN`, in input units.
+
+    For each layer ``d`` two sizes are given: of a unit of the conv output (before the
+    layer's pooling) and of a unit of the pooled output (what :func:`deconvolve` starts
+    from). A size of ``r`` frames spans ``(r - 1) * hop + n_fft`` samples (the analysis
+    window included) -> milliseconds; ``r`` bins span ``r * sr / n_fft`` Hz.
+
+    Parameters
+    ----------
+    config : dict, optional
+        ``GenreCNN.config`` (defaults: 5 layers, 3x3 kernels, 2x2 pooling).
+    sr, n_fft, hop : int
+        STFT parameters of the input.
+
+    Returns
+    -------
+    list of dict
+        Keys ``layer``, ``kernel``, ``jump`` (input frames between neighbouring units
+        before pooling), ``conv_frames``, ``conv_bins``, ``conv_ms``, ``conv_hz``,
+        ``pool_frames``, ``pool_bins``, ``pool_ms``, ``pool_hz``.
+    """
+    cfg = {"n_layers": 5, "kernel": 3, "pool": 2}
+    cfg.update({k: v for k, v in (config or {}).items() if k in cfg})
+    k, p = int(cfg["kernel"]), int(cfg["pool"])
+    r, jump, rows = 1, 1, []
+    ms = lambda f: 1000.0 * ((f - 1) * hop + n_fft) / sr  # noqa: E731
+    hz = lambda b: b * sr / n_fft  # noqa: E731
+    for d in range(1, int(cfg["n_layers"]) + 1):
+        r_conv = r + (k - 1) * jump
+        r_pool = r_conv + (p - 1) * jump
+        rows.append({"layer": d, "kernel": f"{k}x{k}", "jump": jump,
+                     "conv_frames": r_conv, "conv_bins": r_conv, "conv_ms": ms(r_conv), "conv_hz": hz(r_conv),
+                     "pool_frames": r_pool, "pool_bins": r_pool, "pool_ms": ms(r_pool), "pool_hz": hz(r_pool)})
+        r, jump = r_pool, jump * p
+    return rows
+
+
+def format_receptive_fields(rows: list) -> str:
+    """Markdown table of :func:`receptive_fields` rows (what ``sonotype genre receptive-field`` prints)."""
+    out = ["| layer | kernel | conv RF (frames x bins) | width (ms) | height (Hz) "
+           "| pooled RF (frames x bins) | width (ms) | height (Hz) |",
+           "|---:|:---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['layer']} | {r['kernel']} | {r['conv_frames']} x {r['conv_bins']} | {r['conv_ms']:.0f} "
+                   f"| {r['conv_hz']:.0f} | {r['pool_frames']} x {r['pool_bins']} | {r['pool_ms']:.0f} "
+                   f"| {r['pool_hz']:.0f} |")
+    return "\n".join(out)
