@@ -70,9 +70,9 @@ def n_features(model, layer: int) -> int:
 
 
 def _check_layer(model, layer: int) -> None:
-    n = n_layers(model)
     if isinstance(model, MobileNetV2):
         raise DeconvError("MobileNetV2 (residual blocks) is not supported by deconvolution")
+    n = n_layers(model)
     if not 1 <= int(layer) <= n:
         raise DeconvError(f"layer must be 1..{n} for {type(model).__name__}, got {layer}")
 

@@ -90,6 +90,17 @@ class GenreCNN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc1 = nn.Linear(channels * h * w, fc)
         self.fc2 = nn.Linear(fc, n_classes)
+        for conv in self.convs:  # He initialisation: activations keep their scale through the ReLUs
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        h = h.flatten(1)
+        if h.shape[1] != self.fc1.in_features:
+            c = self.config
+            raise ValueError(f"the FC layers need {c['n_bins']} x {c['n_frames']} inputs (bins x frames); "
+                             "the conv layers alone (forward_with_switches(x, upto=...)) take any size")
+        return self.fc2(self.drop(F.relu(self.fc1(h))))
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """STFT magnitude ``(B, F, T)`` or ``(B, 1, F, T)`` -> compressed ``(B, 1, F, T)``."""
@@ -132,16 +143,14 @@ class GenreCNN(nn.Module):
             h = self.drop(p)
         if upto is not None:
             return None, acts, switches, pooled
-        h = self.drop(F.relu(self.fc1(h.flatten(1))))
-        return self.fc2(h), acts, switches, pooled
+        return self._head(h), acts, switches, pooled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clip logits ``(B, n_classes)``."""
         h = self.prepare(x)
         for conv in self.convs:
             h = self.drop(F.max_pool2d(F.relu(conv(h)), self.pool, self.pool))
-        h = self.drop(F.relu(self.fc1(h.flatten(1))))
-        return self.fc2(h)
+        return self._head(h)
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Clip logits repeated over the input frames, ``(B, n_classes, T)``."""
