@@ -173,7 +173,7 @@ def test_index_html_resources_load_in_chromium(tmp_path):
     m = re.search(r'data-missing="([^"]*)"', dom)
     assert m is not None, "check script did not run: " + dom[:300]
     assert m.group(1) == "", f"missing resources: {m.group(1)}"
-    assert re.search(r'data-checked="(\d+)"', dom).group(1) == str(2 * 3)  # (original + 2 layers) x (img + audio)
+    assert re.search(r'data-checked="(\d+)"', dom).group(1) == str(2 * 2 * 2)  # 2 rows x (original + feature) x (img + audio)
     assert (tmp_path / "shot.png").stat().st_size > 1000
 
 
@@ -193,7 +193,7 @@ def test_parse_layers_and_features():
 
 # ----------------------------------------------------------------------------- analysis
 def test_stimuli_and_analysis(tmp_path):
-    n = 8192
+    n = 16384
     stim = synthesise_stimuli(SR, n, pitches={"A3": 57, "E4": 64}, timbres=("sine", "square"),
                               chords=("single", "major"), drums=("kick", "hihat"), tempi=(90, 150))
     assert len(stim) == 2 * 2 * 2 + 2 * 2

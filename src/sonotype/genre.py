@@ -341,7 +341,7 @@ def receptive_field_table(checkpoint=None) -> str:
             f"{params.n_fft}-sample analysis window; height = bins x {params.sr / params.n_fft:.1f} Hz.")
 
 
-def demo(out_dir, gtzan_root="../shared/data/gtzan-mini", epochs: int = 3, seed: int = 0,
+def demo(out_dir, gtzan_root="../shared/data/gtzan-mini", epochs: int = 2, seed: int = 0,
          genre: str | None = None, layers="1-5", features="top:4", threads: int | None = None, log=print) -> dict:
     """Train briefly on gtzan-mini (mechanics only), evaluate, then auralise one clip of one song.
 

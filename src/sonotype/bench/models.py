@@ -132,6 +132,40 @@ def _calibrate_batchnorm(model, channels: int, frames: int = 100):
     return model
 
 
+def _callables(bk: str, model, y, raw, xs, params, m_col, s_col, dev):
+    """(model only, features + model) callables of one measurement."""
+    from ..features import extract
+
+    if bk == "sklearn":  # GMM: frames (T, D)
+        frames_std = xs[0].T
+
+        def model_only():
+            return model.predict_clip_proba(frames_std)
+
+        def full():
+            return model.predict_clip_proba(((extract(y, params) - m_col) / s_col).T)
+    elif bk == "torch":
+        xt = torch.from_numpy(xs).to(dev)
+        m_t, s_t = torch.from_numpy(m_col).to(dev), torch.from_numpy(s_col).to(dev)
+
+        def model_only():
+            with torch.inference_mode():
+                return model(xt)
+
+        def full():
+            with torch.inference_mode():
+                f = torch.from_numpy(extract(y, params)).to(dev)
+                return model(((f - m_t) / s_t)[None])
+    else:  # onnx: the standardisation is the graph's first op, raw features go in
+
+        def model_only():
+            return model.run(raw)
+
+        def full():
+            return model.run(extract(y, params)[None])
+    return model_only, full
+
+
 def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cpu", threads: int = 1,
                  runs: int = 200, warmup: int = 20, backend: str = "torch", quick: bool = False,
                  n_components: int | None = None, seed: int = 0, progress=None) -> list:
@@ -219,33 +253,8 @@ def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cp
                         xs = ((raw - m_col) / s_col).astype(np.float32)     # standardised
                         if progress:
                             progress(f"{name} {bk} {clip:g} s")
-                        if bk == "sklearn":
-                            frames_std = xs[0].T
-
-                            def model_only():
-                                return model.predict_clip_proba(frames_std)
-
-                            def full():
-                                return model.predict_clip_proba((((extract(y, params) - m_col) / s_col).T))
-                        elif bk == "torch":
-                            xt = torch.from_numpy(xs).to(dev)
-                            m_t = torch.from_numpy(m_col).to(dev)
-                            s_t = torch.from_numpy(s_col).to(dev)
-
-                            def model_only():
-                                with torch.inference_mode():
-                                    return model(xt)
-
-                            def full():
-                                with torch.inference_mode():
-                                    f = torch.from_numpy(extract(y, params)).to(dev)
-                                    return model(((f - m_t) / s_t)[None])
-                        else:  # onnx: standardisation is inside the graph
-                            def model_only():
-                                return onnx_model.run(raw)
-
-                            def full():
-                                return onnx_model.run(extract(y, params)[None])
+                        model_only, full = _callables(bk, model if bk != "onnx" else onnx_model, y, raw,
+                                                      xs, params, m_col, s_col, dev)
                         sy = sync if bk == "torch" else None
                         t_model = _time(model_only, runs, warmup, sy)
                         t_full = _time(full, runs, warmup, sy)
@@ -261,7 +270,6 @@ def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cp
                             **env,
                             "device": env["device"] if bk == "torch" else "cpu",
                         })
-                del onnx_model
     finally:
         limits.restore_original_limits()
         torch.set_num_threads(old_threads)

@@ -82,7 +82,8 @@ class Classifier:
             raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'onnx'")
         self.backend = backend
         if backend == "onnx":
-            from ..export.onnx import onnx_model_for  # input: standardised clips, like the torch model
+            # the exported graph takes standardised clips, as the torch model does
+            from ..export.onnx import onnx_model_for
             self.model = onnx_model_for(ck, threads=threads)
         else:
             self.model = build_from_checkpoint(ck)
