@@ -165,11 +165,11 @@ def test_index_html_resources_load_in_chromium(tmp_path):
              "--autoplay-policy=no-user-gesture-required"]
     with tempfile.TemporaryDirectory() as prof:
         dom = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={prof}", "--virtual-time-budget=10000",
-                              "--dump-dom", url], capture_output=True, text=True, timeout=60).stdout
+                              "--dump-dom", url], capture_output=True, text=True, timeout=60, check=False).stdout
     with tempfile.TemporaryDirectory() as prof:
         subprocess.run([CHROMIUM, *flags, f"--user-data-dir={prof}", f"--screenshot={tmp_path / 'shot.png'}",
                         "--window-size=1400,900", "--virtual-time-budget=5000", url],
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
     m = re.search(r'data-missing="([^"]*)"', dom)
     assert m is not None, "check script did not run: " + dom[:300]
     assert m.group(1) == "", f"missing resources: {m.group(1)}"

@@ -149,7 +149,7 @@ def classify(args):
     from ..infer import Classifier
     files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
     with user_errors():
-        clf = Classifier(args.model)
+        clf = Classifier(args.model, backend=args.backend)
     failed = 0
     writer = None
     for f in files:
@@ -220,7 +220,9 @@ def segment(args):
         return _segment_stream(args)
     files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
     with user_errors():
-        seg = Segmenter(args.model, window=args.window, median=args.median, silence_db=args.silence_db)
+        from ..infer import Classifier
+        seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
+                        silence_db=args.silence_db)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -319,3 +321,25 @@ def evaluate_segments(args):
     print(segment_table(rows), end="")
     for r in rows:
         print(f"{r['model']} window {r['window']:g} s: {r['speed']:.0f}x real time over {r['audio_s'] / 3600:.2f} h")
+
+
+def export(args):
+    from ..export import export_onnx
+    from ..infer import resolve_model
+    with user_errors():
+        out = export_onnx(resolve_model(args.model), args.onnx)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1024:.1f} KB)")
+
+
+def bench_models(args):
+    from ..bench import bench_models as run
+    from ..bench import table_markdown
+    from ..experiment import write_json, write_text
+    with user_errors():
+        rows = run(models=args.models.split(","), clips=[float(c) for c in args.clips.split(",")],
+                   device=args.device, threads=args.threads, runs=args.runs, backend=args.backend, quick=args.quick)
+    text = table_markdown(rows)
+    if args.out:
+        write_text(Path(args.out).with_suffix(".md"), text)
+        write_json(Path(args.out).with_suffix(".json"), rows)
+    print(text, end="")

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
     p.add_argument("--clip", type=float, help="clip seconds (default: the model's)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="inference backend (onnx: onnxruntime, exported on the fly and cached)")
     p.set_defaults(func=commands.classify)
 
     p = sub.add_parser("segment", help="speech / music / noise / silence timeline of long recordings")
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", action="store_true",
                    help="read raw 16-bit little-endian mono PCM from stdin ('-') and print segments as they are decided")
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="inference backend")
     p.set_defaults(func=commands.segment)
 
     p = sub.add_parser("synth-segments", help="the paper's artificial segmentation corpus from a corpus split")
@@ -140,6 +143,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--augment", type=int, default=1, metavar="COPIES", help="augmented copies in the augmented run")
     q.add_argument("--epochs", type=int, default=15)
     q.set_defaults(func=commands.reproduce_holdout)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (standardisation inside the graph)")
+    p.add_argument("--model", required=True, help="checkpoint or bundled name")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.set_defaults(func=commands.export)
+
+    p = sub.add_parser("bench", help="speed and size benchmarks")
+    bsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = bsub.add_parser("models", help="Table I: parameters, weight size, batch-1 latency per clip")
+    q.add_argument("--device", default="cpu", help="cpu or cuda")
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--backend", choices=["torch", "onnx", "both"], default="both")
+    q.add_argument("--models", default="gmm,snn,slim,wide,mobilenet")
+    q.add_argument("--clips", default="0.5,1,2")
+    q.add_argument("--runs", type=int, default=200)
+    q.add_argument("--quick", action="store_true", help="a few runs only (CI smoke test)")
+    q.add_argument("--out", help="write the table (.md) and rows (.json) here")
+    q.set_defaults(func=commands.bench_models)
 
     p = sub.add_parser("models", help="list the bundled models and their cards")
     p.set_defaults(func=commands.models)

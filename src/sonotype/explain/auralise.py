@@ -226,7 +226,7 @@ def save_spectrogram_png(path, img: np.ndarray, params: FeatureParams, title: st
     kw = {"fmax": params.sr / 2} if kind == "mel" else {}
     im = librosa.display.specshow(shown, sr=params.sr, hop_length=params.hop_length, n_fft=params.n_fft,
                                   x_axis="time", y_axis=y_axis, ax=ax, cmap="magma", **kw)
-    fig.colorbar(im, ax=ax, format="%+.0f dB" if db else "%.2f")
+    fig.colorbar(im, ax=ax, format="%+.0f dB" if db else "%.2g")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)

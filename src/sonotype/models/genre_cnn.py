@@ -185,8 +185,13 @@ def receptive_fields(config: dict | None = None, sr: int = GENRE_SR, n_fft: int 
     cfg.update({k: v for k, v in (config or {}).items() if k in cfg})
     k, p = int(cfg["kernel"]), int(cfg["pool"])
     r, jump, rows = 1, 1, []
-    ms = lambda f: 1000.0 * ((f - 1) * hop + n_fft) / sr  # noqa: E731
-    hz = lambda b: b * sr / n_fft  # noqa: E731
+
+    def ms(f):
+        return 1000.0 * ((f - 1) * hop + n_fft) / sr
+
+    def hz(b):
+        return b * sr / n_fft
+
     for d in range(1, int(cfg["n_layers"]) + 1):
         r_conv = r + (k - 1) * jump
         r_pool = r_conv + (p - 1) * jump
