@@ -206,3 +206,20 @@ def test_stimuli_and_analysis(tmp_path):
     assert vals and all(-1.0 - 1e-9 <= v <= 1.0 + 1e-9 for v in vals)
     assert (tmp_path / "analysis.md").read_text().count("\n| ") >= 5
     assert (tmp_path / "analysis.png").stat().st_size > 1000
+
+
+def test_deconvolution_folds_batchnorm_and_undoes_standardisation():
+    x = torch.tensor([[1., 5., 0., 2.], [3., 4., 7., 1.], [0., 0., 1., 0.], [9., 2., 0., 3.]])
+    m = GenreCNN(n_classes=2, n_bins=4, n_frames=4, channels=1, n_layers=1, pool=2, fc=2, dropout=0.0,
+                 in_mean=1.0, in_std=2.0, batchnorm=True)
+    with torch.no_grad():
+        m.convs[0].weight.zero_()
+        m.convs[0].weight[0, 0, 1, 1] = 1.0
+        m.convs[0].bias.zero_()
+        m.bns[0].running_var.fill_(0.25)  # BN scale 2 (eps aside), shift 0
+    m.eval()
+    r = deconvolve(m, torch.expm1(x), 1, 0)[0]
+    z = (x - 1.0) / 2.0  # what the network sees
+    p, idx = F.max_pool2d(F.relu(2 * z)[None, None], 2, 2, return_indices=True)
+    want = F.max_unpool2d(p, idx, 2, 2, output_size=x.shape)[0, 0] * 2 * 2.0  # BN scale folded, x in_std
+    assert torch.allclose(r, want, atol=1e-3)

@@ -293,7 +293,7 @@ def test_find_imagenet_weights():
 
 # -- registry ------------------------------------------------------------------
 def test_registry():
-    assert set(MODELS) == {"slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2"}
+    assert set(MODELS) == {"slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2", "genre_cnn"}
     with pytest.raises(ValueError, match="slim"):
         build_model("resnet")
     assert isinstance(build_model("gmm", n_components=8), GMMClassifier)

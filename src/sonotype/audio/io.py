@@ -138,7 +138,16 @@ def load(path, sr: int | None = DEFAULT_SR, offset: float = 0.0,
     if x.shape[0] == 0:
         raise AudioError(path, "contains no audio samples")
     y = _finite(path, to_mono(x))
-    return y if sr is None else resample(y, file_sr, sr)
+    if sr is None:
+        return y
+    y = resample(y, file_sr, sr)
+    if y.size == 0:
+        raise AudioError(path, _too_short(x.shape[0], file_sr, sr))
+    return y
+
+
+def _too_short(frames: int, file_sr: int, sr: int) -> str:
+    return f"too short: {frames} frame(s) at {file_sr} Hz is less than one sample at {sr} Hz"
 
 
 def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
@@ -152,7 +161,7 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
         raise AudioError(path, "contains no audio samples (0 frames)")
     blocksize = max(1024, int(block_seconds * i.sample_rate))
     rs = None if i.sample_rate == sr else soxr.ResampleStream(i.sample_rate, sr, 1, dtype="float32", quality="HQ")
-    got = 0
+    got = out = 0
     try:
         blocks = sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True)
         for x in blocks:
@@ -161,6 +170,7 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
             if rs is not None:
                 y = rs.resample_chunk(y, last=False)
             if y.size:
+                out += y.size
                 yield y
     except AudioError:
         raise
@@ -172,6 +182,8 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
         tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
         if tail.size:
             yield tail
+        elif out == 0:
+            raise AudioError(path, _too_short(got, i.sample_rate, sr))
 
 
 def write_wav(path, y: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:

@@ -25,12 +25,30 @@ class UserError(Exception):
 def user_errors():
     try:
         yield
-    except (AudioError, CorpusError, CheckpointError, ValueError, FileNotFoundError) as err:
+    except (AudioError, CorpusError, CheckpointError, ValueError, FileNotFoundError, NotImplementedError) as err:
+        if isinstance(err, FileNotFoundError) and err.filename:
+            raise UserError(f"{err.filename}: {err.strerror or 'no such file or directory'}") from None
         raise UserError(str(err)) from None
     except PermissionError as err:
         raise UserError(f"{err.filename}: permission denied") from None
     except OSError as err:
         raise UserError(f"{err.filename or ''}: {err.strerror or err}") from None
+
+
+def _stdout(text: str) -> None:
+    """Write and flush standard output; failing to (disk full...) is a :class:`UserError` (exit 2)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        import os
+        try:  # what is still buffered must not fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except Exception:  # noqa: BLE001 - no real file descriptor (captured output)
+            pass
+        raise UserError(f"standard output: cannot write ({err.strerror or err})") from None
 
 
 def example_path() -> Path:
@@ -160,13 +178,16 @@ def classify(args):
             failed += 1
             continue
         if args.json:
-            print(json.dumps(row), flush=True)
+            _stdout(json.dumps(row) + "\n")
         else:
+            import io
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=writer or list(row), lineterminator="\n")
             if writer is None:
-                writer = csv.DictWriter(sys.stdout, fieldnames=list(row), lineterminator="\n")
-                writer.writeheader()
-            writer.writerow(row)
-            sys.stdout.flush()
+                writer = list(row)
+                w.writeheader()
+            w.writerow(row)
+            _stdout(buf.getvalue())
     if failed:
         print(f"sonotype: {failed} of {len(files)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -232,10 +253,13 @@ def segment(args):
             buf = io.StringIO()
             write_segments(r.segments, args.format, buf, uri=Path(f).stem, duration=r.duration)
             if args.out:
-                _atomic_text(Path(args.out) / (Path(f).stem + SUFFIX[args.format]), buf.getvalue())
+                dest = Path(args.out) / (Path(f).stem + SUFFIX[args.format])
+                try:
+                    _atomic_text(dest, buf.getvalue())
+                except OSError as err:  # the output, not this input, is at fault: stop
+                    raise UserError(f"{dest}: cannot write output ({err.strerror or err})") from None
             else:
-                sys.stdout.write(buf.getvalue())
-                sys.stdout.flush()
+                _stdout(buf.getvalue())
             if args.report:
                 segment_report(_report_path(args.report, f, len(files) > 1), load(f, sr=16000), 16000, r.segments,
                                r.probs, r.hop_s, r.classes[: r.probs.shape[1]], title=f"sonotype: {Path(f).name}")

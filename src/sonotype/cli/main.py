@@ -6,7 +6,9 @@ import sys
 import warnings
 
 from .. import __version__
-from . import commands
+from . import bench_commands, commands
+from . import index_commands
+from . import genre_commands
 
 
 def _add_corpus(p, required=True):
@@ -161,9 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quick", action="store_true", help="a few runs only (CI smoke test)")
     q.add_argument("--out", help="write the table (.md) and rows (.json) here")
     q.set_defaults(func=commands.bench_models)
+    bench_commands.add_parsers(bsub)
 
     p = sub.add_parser("models", help="list the bundled models and their cards")
     p.set_defaults(func=commands.models)
+    index_commands.add_parsers(sub)
+    genre_commands.add_parsers(sub)
     return ap
 
 

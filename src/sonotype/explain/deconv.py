@@ -14,7 +14,12 @@
 4. the result has the shape of the model's input.
 
 For a :class:`~sonotype.models.GenreCNN` the result lives in the model's compressed
-input domain, ``log(1 + |X|)`` over ``(bins, frames)``.
+input domain, ``log(1 + |X|)`` over ``(bins, frames)``: the network sees the standardised
+``(log(1 + |X|) - in_mean) / in_std``, so the projection, made in that domain, is
+multiplied by ``in_std`` (the mean is a constant offset that, like the biases, the linear
+way down drops). With ``batchnorm=True`` each BatchNorm (eval statistics) is folded into
+its conv: the filters are scaled by ``gamma / sqrt(running_var + eps)`` and the shift is
+dropped, exactly as for MobileNet below.
 
 MobileNet v1 (``features.0 .. features.13``, layer ``d`` = ``features[d - 1]``, a
 depthwise block counting as one layer) has no pooling: the strided convs go back with
@@ -93,9 +98,10 @@ def _forward_record(model, x: torch.Tensor, layer: int):
     if isinstance(model, GenreCNN):
         h = model.prepare(x)
         in_shape = h.shape
-        for conv in model.convs[:layer]:
-            ops.append(_conv_op(conv, h.shape))
-            a = F.relu(conv(h))
+        for d in range(1, layer + 1):
+            conv, bn = model.convs[d - 1], model.bns[d - 1]
+            ops.append(_conv_op(conv, h.shape, _bn_scale(bn) if isinstance(bn, nn.BatchNorm2d) else None))
+            a = model.block(d, h)
             ops.append(("relu",))
             h, idx = F.max_pool2d(a, model.pool, model.pool, return_indices=True)
             ops.append(("pool", idx, model.pool, tuple(a.shape[-2:])))
@@ -193,7 +199,7 @@ def deconvolve(model, x, layer: int, feature: int) -> torch.Tensor:
     r = _undo(keep, ops)
     if tuple(r.shape) != tuple(in_shape):  # pragma: no cover - guarded by output_padding
         raise DeconvError(f"deconvolution gave {tuple(r.shape)}, expected {tuple(in_shape)}")
-    return r.sum(1) if kind == "mobilenet" else r[:, 0]
+    return r.sum(1) if kind == "mobilenet" else r[:, 0] * model.in_std
 
 
 # ----------------------------------------------------------------------------- SwishNet

@@ -1,6 +1,7 @@
 """Frame-wise features as pure functions of samples (librosa underneath)."""
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 import librosa
@@ -15,6 +16,12 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
+@lru_cache(maxsize=16)
+def _mel_sparse(sr: int, n_fft: int, n_mels: int):
+    import scipy.sparse
+    return scipy.sparse.csr_matrix(_mel_basis(sr, n_fft, n_mels))
+
+
 def _check(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
@@ -24,26 +31,74 @@ def _check(y: np.ndarray) -> np.ndarray:
     return y
 
 
+_STFT_BLOCK = 256  # frames per FFT call
+
+
+@lru_cache(maxsize=16)
+def _window(n_fft: int, win_length: int) -> np.ndarray:
+    """librosa's periodic Hann window of ``win_length`` centred in ``n_fft``, as a float32 column."""
+    w = librosa.util.pad_center(librosa.filters.get_window("hann", win_length, fftbins=True), size=n_fft)
+    return np.asarray(w, np.float32)[:, None]
+
+
 def power_spectrogram(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
                       win_length: int = 400) -> np.ndarray:
-    """|STFT|^2 with a Hann window, frames not centred; shape (1 + n_fft // 2, n_frames)."""
+    """|STFT|^2 with a Hann window, frames not centred; shape (1 + n_fft // 2, n_frames).
+
+    Same as ``librosa.stft(..., center=False)`` squared, computed on a strided view of the
+    frames (frame ``t`` = column ``t``) with scipy's FFT in float32. Every frame is transformed
+    on its own: a frame's value does not depend on where it is in ``y`` (block-wise extraction
+    equals whole-file extraction).
+    """
     y = _check(y)
     n = 0 if len(y) < n_fft else 1 + (len(y) - n_fft) // hop_length
     if n == 0:
         return np.zeros((1 + n_fft // 2, 0), np.float32)
-    S = librosa.stft(y[: n_fft + (n - 1) * hop_length], n_fft=n_fft, hop_length=hop_length,
-                     win_length=win_length, center=False)
-    return (S.real**2 + S.imag**2).astype(np.float32)
+    y = np.ascontiguousarray(y)
+    w = _window(n_fft, win_length)
+    nz = np.flatnonzero(w[:, 0])
+    a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+    P = np.empty((1 + n_fft // 2, n), np.float32)
+    x = np.zeros((n_fft, min(n, _STFT_BLOCK)), np.float32)  # rows outside [a, b) stay 0
+    step = hop_length * y.strides[0]
+    for s in range(0, n, _STFT_BLOCK):  # blocks of frames that stay in cache
+        k = min(_STFT_BLOCK, n - s)
+        if k < x.shape[1]:
+            x = np.zeros((n_fft, k), np.float32)
+        frames = np.lib.stride_tricks.as_strided(y[s * hop_length + a:], (b - a, k), (y.strides[0], step),
+                                                 writeable=False)
+        np.multiply(frames, w[a:b], out=x[a:b])
+        S = scipy.fft.rfft(x, axis=0, workers=1)
+        out = P[:, s:s + k]
+        np.multiply(S.real, S.real, out=out)
+        out += np.square(S.imag)
+    return P
 
 
 def log_mel(y: np.ndarray, sr: int = 16000, n_mels: int = 64, n_fft: int = 512,
             hop_length: int = 160, win_length: int = 400) -> np.ndarray:
     """Log-mel power in dB (``librosa.power_to_db`` without ``top_db`` clipping), (n_mels, n_frames)."""
-    P = power_spectrogram(y, n_fft, hop_length, win_length)
-    # float64 product: a float32 BLAS product depends on a frame's column position,
-    # which would make block-wise extraction differ from whole-file extraction
-    M = (_mel_basis(sr, n_fft, n_mels).astype(np.float64) @ P.astype(np.float64)).astype(np.float32)
-    return librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None).astype(np.float32)
+    return mel_db(power_spectrogram(y, n_fft, hop_length, win_length), sr, n_mels)
+
+
+def mel_db(P: np.ndarray, sr: int = 16000, n_mels: int = 64) -> np.ndarray:
+    """Log-mel power in dB of a power spectrogram ``P`` (1 + n_fft // 2, n_frames)."""
+    n_fft = 2 * (P.shape[0] - 1)
+    # The mel filters are sparse (~2 non-zero weights per FFT bin): a CSR product in float32
+    # sums each band's bins in a fixed order for every frame, so a frame's value does not
+    # depend on its column position (a float32 BLAS product does, which would make
+    # block-wise extraction differ from whole-file extraction), and it is ~30x faster.
+    M = np.asarray(_mel_sparse(sr, n_fft, n_mels) @ np.ascontiguousarray(P, np.float32), np.float32)
+    # librosa.power_to_db(M, ref=1.0, amin=1e-10, top_db=None), in place
+    np.maximum(M, np.float32(1e-10), out=M)
+    np.log10(M, out=M)
+    M *= np.float32(10.0)
+    return M
+
+
+def cepstra(L: np.ndarray, n_mfcc: int = 20) -> np.ndarray:
+    """MFCCs of a dB log-mel spectrogram: orthonormal DCT-II over bands, first ``n_mfcc``."""
+    return scipy.fft.dct(L, axis=0, type=2, norm="ortho")[:n_mfcc].astype(np.float32)
 
 
 def mfcc(y: np.ndarray, sr: int = 16000, n_mfcc: int = 20, n_mels: int = 32, n_fft: int = 512,
@@ -53,8 +108,7 @@ def mfcc(y: np.ndarray, sr: int = 16000, n_mfcc: int = 20, n_mels: int = 32, n_f
     Equals ``librosa.feature.mfcc(S=log_mel(...), n_mfcc=n_mfcc)``. Returns
     ``(n_mfcc * (1 + deltas), n_frames)`` float32.
     """
-    L = log_mel(y, sr, n_mels, n_fft, hop_length, win_length)
-    C = scipy.fft.dct(L, axis=0, type=2, norm="ortho")[:n_mfcc].astype(np.float32)
+    C = cepstra(log_mel(y, sr, n_mels, n_fft, hop_length, win_length), n_mfcc)
     return add_deltas(C, deltas)
 
 
@@ -82,6 +136,25 @@ def extract(y: np.ndarray, params: FeatureParams) -> np.ndarray:
     if p.kind == "logmel":
         return log_mel(y, p.sr, p.n_mels, p.n_fft, p.hop_length, p.win_length)
     return stft_magnitude(y, p.n_fft, p.hop_length, p.win_length)
+
+
+def extract_timed(y: np.ndarray, params: FeatureParams, timings: dict | None = None,
+                  clock=time.perf_counter) -> np.ndarray:
+    """:func:`extract`, adding the seconds (of ``clock``) spent in ``"stft"`` and ``"mel_dct"``
+    to ``timings``."""
+    if timings is None or params.kind == "stft":
+        return extract(y, params)
+    p = params
+    t0 = clock()
+    P = power_spectrogram(y, p.n_fft, p.hop_length, p.win_length)
+    t1 = clock()
+    F = mel_db(P, p.sr, p.n_mels)
+    if p.kind == "mfcc":
+        F = add_deltas(cepstra(F, p.n_mfcc), p.deltas)
+    t2 = clock()
+    timings["stft"] = timings.get("stft", 0.0) + (t1 - t0)
+    timings["mel_dct"] = timings.get("mel_dct", 0.0) + (t2 - t1)
+    return F
 
 
 class FeatureStream:

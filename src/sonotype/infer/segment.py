@@ -108,8 +108,9 @@ class Segmenter:
 
     def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
                  silence_db: float = -50.0, block_seconds: float = 600.0, min_silence: float = 0.2):
+        # eager=False: the network waits for complete blocks (same output, no repeated work)
         self.engine = StreamingSegmenter(classifier_or_checkpoint, window=window, median=median,
-                                         silence_db=silence_db, min_silence=min_silence)
+                                         silence_db=silence_db, min_silence=min_silence, eager=False)
         self.classifier = self.engine.classifier
         self.block_seconds = float(block_seconds)
 

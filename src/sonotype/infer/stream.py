@@ -13,9 +13,16 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    zeros after the end give the last frames. Features are standardised like
    the classifier's (with Δ/ΔΔ for MFCC models that use them: 4 frames look-ahead).
 3. **Model.** A causal frame-rate model (SwishNet, SNN: ``frame_logits``) runs
-   once over each new run of frames with ``receptive_field`` frames of left
-   context, in float64 (chunking-independent); softmax gives per-frame
-   probabilities ``p_t``. A GMM gives ``predict_proba``. Clip-only models
+   in float32 on blocks of ``NET_BLOCK`` frames aligned to absolute frame
+   indices (frames ``k * B .. (k + 1) * B - 1``), each with its
+   ``receptive_field`` frames of left context (the first block: none, as the
+   model pads), zeros after the last frame available: every call has the same
+   shape and a frame always has the same position in it, so the float32
+   results do not depend on the chunking (a float32 convolution's result
+   depends on a frame's position in the call). A block seen in part is run
+   again when more frames come (``eager=True``, streaming) or only once
+   complete (``eager=False``, what :class:`Segmenter` uses: no repeated work);
+   the results are the same. Softmax gives per-frame probabilities ``p_t``. A GMM gives ``predict_proba``. Clip-only models
    (MobileNet, ``receptive_field is None``) raise :class:`NotImplementedError`.
 4. **Context window.** With ``w = round(window * 100)`` frames and
    ``h = w // 2``, the context of frame ``t`` is frames
@@ -41,18 +48,20 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 
 import numpy as np
 import torch
 import bottleneck as bn
 
-from ..features import extract
+from ..features.extract import extract_timed
 from ..preprocess import equalise_loudness
 from .classify import Classifier
 
 SILENCE = "silence"
 DELTA_LOOKAHEAD = 4  # frames: librosa.feature.delta with width 9
+NET_BLOCK = 4096     # frames per network call, blocks aligned to absolute frame indices
 
 
 class _Rolling:
@@ -119,10 +128,16 @@ class StreamingSegmenter:
         Shortest silence in seconds.
     chunk_seconds : float
         Larger pushes are processed in pieces of this length (bounded memory).
+    eager : bool
+        Run the network on partly filled blocks as soon as frames arrive (streaming,
+        decisions within :attr:`latency_s`); ``False`` waits for complete blocks
+        (``NET_BLOCK`` frames, 41 s) or :meth:`flush`, which saves repeated work when
+        only the end result matters. The output is the same.
     """
 
     def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
-                 silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 30.0):
+                 silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 30.0,
+                 eager: bool = True):
         clf = classifier_or_checkpoint if isinstance(classifier_or_checkpoint, Classifier) \
             else Classifier(classifier_or_checkpoint)
         model = clf.model
@@ -148,11 +163,32 @@ class StreamingSegmenter:
         self.min_frames = max(1, int(round(self.min_silence * fr)))
         self.lookahead = DELTA_LOOKAHEAD if (self.params.kind == "mfcc" and self.params.deltas) else 0
         self.receptive_field = int(rf)
-        self._net = copy.deepcopy(model).double().cpu().eval() if isinstance(model, torch.nn.Module) else None
+        self._net = copy.deepcopy(model).float().cpu().eval() if isinstance(model, torch.nn.Module) else None
+        self.eager = bool(eager)
+        self.net_block = max(NET_BLOCK, 2 * self.receptive_field)
         self._gmm = None if self._net is not None else model
         self.block = max(1, int(round(clf.prep.window * clf.sr))) if clf.prep.equalise else 1
         self.chunk = max(self.block, (int(chunk_seconds * clf.sr) // self.block) * self.block)
+        self.timings = None
+        self._clock = time.perf_counter
         self.reset()
+
+    def enable_timing(self, on: bool = True, clock=time.perf_counter) -> dict | None:
+        """Start (or stop, ``on=False``) adding the seconds spent per stage to :attr:`timings`.
+
+        Keys: ``loudness``, ``stft``, ``mel_dct`` (mel, dB, DCT), ``standardise`` (Δ, scaling),
+        ``network``, ``average`` (window mean), ``median``, ``silence`` (RMS, silence runs,
+        decisions). ``clock`` is the timer (e.g. :func:`time.process_time` for CPU time).
+        Off by default: then no clock is read.
+        """
+        self.timings = {} if on else None
+        self._clock = clock
+        return self.timings
+
+    def _lap(self, key, t0):
+        t1 = self._clock()
+        self.timings[key] = self.timings.get(key, 0.0) + (t1 - t0)
+        return t1
 
     # -- public ------------------------------------------------------------
     @property
@@ -190,7 +226,8 @@ class StreamingSegmenter:
         self._q = _Rolling(())            # sums of squares of gcd(hop, win)-sample sub-blocks
         self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
         self._n_std = 0
-        self._ctx = None                  # model input context (C, <= R) float64
+        self._X = _Rolling((self.params.n_channels,), np.float32)  # standardised model input
+        self._n_net = 0                   # frames with model outputs
         self._P = _Rolling((len(self.classes) - 1,), np.float32)  # per-frame probs
         self._Rs = _Rolling((), bool)     # raw silence
         self._C = _Rolling((2 * (len(self.classes) - 1) + 1,))    # cumulative sums
@@ -252,9 +289,13 @@ class StreamingSegmenter:
 
     def _step(self, y):
         p, final = self.params, self._final
+        tm = self.timings is not None
+        t = self._clock() if tm else 0.0
         self.n_samples += len(y)
         # silence path: original samples
         self._rms_push(y)
+        if tm:
+            t = self._lap("silence", t)
         # loudness path
         raw = np.concatenate([self._raw, y])
         k = len(raw) if final else (len(raw) // self.block) * self.block
@@ -269,17 +310,31 @@ class StreamingSegmenter:
             need = max(0, (n - 1) * p.hop_length + p.win_length - p.win_length // 2 - self.n_samples) if n else 0
             self._rms_push(np.zeros(need, np.float32))
         buf = np.concatenate([self._fbuf, e])
+        if tm:
+            t = self._lap("loudness", t)
         n = self.static.n_frames(len(buf))
         if n:
-            self._F.append(extract(buf[:p.n_fft + (n - 1) * p.hop_length], self.static).T)
+            self._F.append(extract_timed(buf[:p.n_fft + (n - 1) * p.hop_length], self.static, self.timings,
+                                         self._clock).T)
             buf = buf[n * p.hop_length:]
         self._fbuf = buf
+        if tm:
+            t = self._clock()
         self._standardise_and_model()
+        if tm:
+            t = self._clock()
         self._cumulate()
         self._average()
+        if tm:
+            t = self._lap("average", t)
         self._median()
+        if tm:
+            t = self._lap("median", t)
         self._silence()
-        return self._decide()
+        out = self._decide()
+        if tm:
+            self._lap("silence", t)
+        return out
 
     def _rms_push(self, y):
         p, g = self.params, self._g
@@ -310,21 +365,46 @@ class StreamingSegmenter:
             hi = min(hi, self._n_total())
         if hi <= self._n_std:
             return
+        tm = self.timings is not None
+        t = self._clock() if tm else 0.0
         lo = max(0, self._n_std - D)
         X = self.classifier.standardise(F.get(lo, F.end if D else hi).T)
-        X = np.asarray(X[:, self._n_std - lo:hi - lo], np.float64)
+        X = np.asarray(X[:, self._n_std - lo:hi - lo], np.float32 if self._net is not None else np.float64)
         self._n_std = hi
         F.drop_before(hi - D)
+        if tm:
+            t = self._lap("standardise", t)
         if self._net is not None:
-            inp = X if self._ctx is None else np.concatenate([self._ctx, X], axis=1)
-            with torch.no_grad():
-                logits = self._net.frame_logits(torch.from_numpy(inp)[None])[0, :, -X.shape[1]:]
-                probs = torch.softmax(logits, dim=0).T.numpy()
-            R = self.receptive_field
-            self._ctx = inp[:, max(0, inp.shape[1] - R):] if R else None
+            self._X.append(X.T)
+            probs = self._run_net(hi)
         else:
             probs = self._gmm.predict_proba(X.T)
         self._P.append(probs.astype(np.float32))
+        if tm:
+            self._lap("network", t)
+
+    def _run_net(self, hi):
+        """Probabilities of frames ``_n_net ..`` up to ``hi`` (eager / final) or the last
+        complete block, block by block (see the module docstring)."""
+        B, R = self.net_block, self.receptive_field
+        t = self._n_net
+        end = hi if (self.eager or self._final) else max(t, (hi // B) * B)
+        out = []
+        while t < end:
+            b0 = (t // B) * B
+            lo, b1 = max(0, b0 - R), b0 + B
+            have = min(b1, hi)
+            inp = np.zeros((1, self._X.data.shape[1], b1 - lo), np.float32)
+            inp[0, :, :have - lo] = self._X.get(lo, have).T
+            with torch.no_grad():
+                probs = torch.softmax(self._net.frame_logits(torch.from_numpy(inp))[0], dim=0).T.numpy()
+            stop = min(b1, end)
+            out.append(probs[t - lo:stop - lo])
+            t = stop
+        self._n_net = t
+        self._X.drop_before(max(0, (t // B) * B - R))
+        k = len(self.classes) - 1
+        return np.concatenate(out) if out else np.zeros((0, k), np.float32)
 
     def _cumulate(self):
         n0 = self._C.end - 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,14 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn before it fails
+            warnings.simplefilter("ignore")
+            ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        msg = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        msg = str(err).strip()
+        if "WeightsUnpickler error:" in msg:  # not torch's advice to load unsafely: the actual reason
+            msg = "unpickling failed: " + (msg.split("WeightsUnpickler error:", 1)[1].strip() or "?")
+        msg = msg.splitlines()[0][:160] if msg else type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a sonotype file: {msg})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a sonotype checkpoint (expected format {FORMAT})")

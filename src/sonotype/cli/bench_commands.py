@@ -1,0 +1,55 @@
+"""``sonotype bench segment``: segmentation throughput (× real time) with its breakdown."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parsers(bsub) -> None:
+    """Add ``segment`` to the ``sonotype bench`` sub-commands."""
+    q = bsub.add_parser("segment", help="segmentation throughput (× real time), decode / features / network / "
+                                        "smoothing breakdown")
+    q.add_argument("file", nargs="?", help="audio file to segment (or --synthetic-hours)")
+    q.add_argument("--synthetic-hours", type=float,
+                   help="write this many hours of synthetic speech / music / noise / silence to a temporary file "
+                        "and segment it (decoding included)")
+    q.add_argument("--format", choices=["flac", "ogg"], default="flac", help="synthetic file format (default flac)")
+    q.add_argument("--threads", default="1",
+                   help="comma-separated thread counts, 0 = all cores (default 1); e.g. 1,0")
+    q.add_argument("--model", default="slim", help="bundled name or checkpoint (default slim)")
+    q.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="network backend")
+    q.add_argument("--repeats", type=int, default=1, help="timed runs per thread count (fastest kept)")
+    q.add_argument("--out", help="also write the table (.md) and rows (.json) here")
+    q.set_defaults(func=bench_segment)
+
+
+def bench_segment(args) -> int:
+    from ..bench.segment import bench_segment as run
+    from ..bench.segment import table_markdown, write_synthetic
+    from .commands import UserError, user_errors
+    if (args.file is None) == (args.synthetic_hours is None):
+        raise UserError("give an audio FILE or --synthetic-hours H")
+    if args.synthetic_hours is not None and args.synthetic_hours <= 0:
+        raise UserError("--synthetic-hours must be > 0")
+    try:
+        threads = [int(t) for t in str(args.threads).split(",")]
+    except ValueError:
+        raise UserError(f"--threads: expected comma-separated integers, got {args.threads!r}") from None
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp, user_errors():
+        path = args.file
+        if path is None:
+            path = Path(tmp) / f"synthetic-{args.synthetic_hours:g}h.{args.format}"
+            print(f"writing {args.synthetic_hours:g} h of synthetic audio ({args.format}) ...", file=sys.stderr)
+            write_synthetic(path, args.synthetic_hours * 3600.0)
+        rows = [run(path, model=args.model, threads=t, backend=args.backend, repeats=args.repeats)
+                for t in threads]
+    env = rows[0]["environment"]
+    text = table_markdown(rows) + (f"\nCPU: {env['cpu']} ({env['cpu_count']} cores), load average "
+                                   f"{env['load_avg']}; breakdown in CPU seconds for 1 thread, wall seconds otherwise\n")
+    if args.out:
+        from ..experiment import write_json, write_text
+        write_text(Path(args.out).with_suffix(".md"), text)
+        write_json(Path(args.out).with_suffix(".json"), rows)
+    print(text, end="")
+    return 0
