@@ -67,12 +67,13 @@ def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_sou
 def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/model", split: str | None = None,
                 seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
                 resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
-                evaluate: bool = True, **config) -> dict:
+                evaluate: bool = True, deltas: int | None = None, **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
     Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
     and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
+    ``deltas`` (0, 1, 2) overrides the model's default MFCC deltas (SwishNet: 0, GMM/SNN: 2).
     """
     out = Path(out)
     c, parts = load_parts(corpus, split, seed, holdout_source)
@@ -80,7 +81,12 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
     cfg = TrainConfig(model=model, clip=clip, seed=seed, **config)
     t0 = time.time()
-    data = make_datasets({"train": parts["train"], "val": parts["val"]}, features_for(model), PreprocessParams(),
+    params = features_for(model)
+    if deltas is not None:
+        if params.kind != "mfcc":
+            raise ValueError(f"--deltas applies to MFCC models, not {model}")
+        params = params.with_(deltas=deltas)
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(),
                          clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers)
     feat_s = time.time() - t0
     log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "

@@ -145,6 +145,7 @@ def train(args):
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
+                        deltas=args.deltas,
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,
                         updates_per_epoch=args.updates_per_epoch, device=args.device)
     t = r.get("test", {})

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--updates-per-epoch", type=int, default=200, help="batch size = clips / this")
     p.add_argument("--augment", type=int, default=0, metavar="COPIES",
                    help="augmented copies per training file (noise mix, gain, telephone, codec, reverb); 0 = off")
+    p.add_argument("--deltas", type=int, choices=[0, 1, 2],
+                   help="MFCC deltas as extra input channels (default: 0 for SwishNet, 2 for GMM/SNN)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.set_defaults(func=commands.train)
