@@ -282,7 +282,9 @@ def _segment_stream(args):
         raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
     torch.set_num_threads(1)  # many small calls: threads only add overhead
     with user_errors():
-        st = StreamingSegmenter(args.model, window=args.window, median=args.median, silence_db=args.silence_db)
+        from ..infer import Classifier
+        st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
+                                median=args.median, silence_db=args.silence_db)
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
     hop = st.hop_s
     current = None  # [start_frame, end_frame, label, confidence sum]
