@@ -80,11 +80,16 @@ def read_split(path) -> dict:
     return out
 
 
-def make_split(corpus: Corpus, ratios=DEFAULT_RATIOS, seed: int = 0, holdout_source: str | None = None) -> dict:
+def make_split(corpus: Corpus, ratios=DEFAULT_RATIOS, seed: int = 0, holdout_source: str | None = None):
     """Split ``corpus`` into lists of items per split.
 
     With ``holdout_source``, every item of that source goes to test and the rest are
     split into train / val only (leave-one-source-out evaluation).
+
+    Returns
+    -------
+    tuple
+        ``({"train": [...], "val": [...], "test": [...]}, {path: split})``.
     """
     items = corpus.items
     if holdout_source:
@@ -100,15 +105,3 @@ def make_split(corpus: Corpus, ratios=DEFAULT_RATIOS, seed: int = 0, holdout_sou
     else:
         assign = split_items(items, ratios, seed)
     return {s: [i for i in corpus.items if assign.get(i.path) == s] for s in SPLITS}, assign
-
-
-def split_summary(corpus: Corpus, parts: dict | None = None, durations: dict | None = None) -> list:
-    """Rows ``(label, split, files, hours)`` for ``sonotype data info``."""
-    rows = []
-    parts = parts or {"all": corpus.items}
-    for label in corpus.classes:
-        for s, its in parts.items():
-            sel = [i for i in its if i.label == label]
-            hours = sum(durations.get(i.path, 0.0) for i in sel) / 3600 if durations else float("nan")
-            rows.append((label, s, len(sel), hours))
-    return rows
