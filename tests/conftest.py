@@ -208,3 +208,16 @@ def build_corpora(root: Path) -> SimpleNamespace:
 def corpora(tmp_path_factory):
     """Read-only tiny corpora (MUSAN, minimusan, GTZAN music/speech, GTZAN genres, folders, manifest)."""
     return build_corpora(tmp_path_factory.mktemp("corpora"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep feature / ONNX caches of the tests out of the user's ~/.cache."""
+    import os
+    old = os.environ.get("SONOTYPE_CACHE")
+    os.environ["SONOTYPE_CACHE"] = str(tmp_path_factory.mktemp("sonotype-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SONOTYPE_CACHE", None)
+    else:
+        os.environ["SONOTYPE_CACHE"] = old
