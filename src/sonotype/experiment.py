@@ -4,6 +4,7 @@ The CLI commands ``train``, ``evaluate`` and ``reproduce clips`` are thin layers
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -19,8 +20,12 @@ from .evaluate.metrics import clip_metrics
 from .evaluate.tables import clip_table, results_grid
 from .infer.classify import Classifier
 from .models import count_parameters
+from .models.pretrained import resolve_init
 from .preprocess import PreprocessParams
-from .train import TrainConfig, features_for, fit, make_datasets
+from .train import TrainConfig, features_for, fit, load_checkpoint, make_datasets
+from .train.teacher import teacher_logits_for
+
+TEMPERATURES = (1, 2, 4, 8, 10)  # the grid of temperature="auto"
 
 
 def write_json(path, obj) -> Path:
@@ -67,19 +72,40 @@ def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_sou
 def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/model", split: str | None = None,
                 seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
                 resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
-                evaluate: bool = True, deltas: int | None = None, **config) -> dict:
+                evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
+                alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None, **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
     Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
     and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
     ``deltas`` (0, 1, 2) overrides the model's default MFCC deltas (SwishNet: 0, GMM/SNN: 2).
+
+    Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
+    ``alpha`` × soft-target loss at ``temperature`` + (1 − ``alpha``) × label loss; the
+    teacher's logits are computed once (:mod:`sonotype.train.teacher`, cached).
+    ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default
+    ``max(1, epochs // 5)``) per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps
+    the T with the best validation accuracy, so it costs about ``len(TEMPERATURES) ×
+    sweep_epochs`` extra epochs. The chosen T and the sweep are in ``train.json`` and in the
+    checkpoint's config (``distill``). Augmentation cannot be combined with a teacher.
+
+    ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
     """
     out = Path(out)
+    resolve_init(init, model)
+    if teacher is not None:
+        if augment is not None and augment.copies > 0:
+            raise ValueError("--teacher cannot be combined with --augment: the teacher would have to see the "
+                             "same augmented audio as the student")
+        if model in ("gmm", "snn"):
+            raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
+        if not (temperature == "auto" or float(temperature) > 0):
+            raise ValueError(f"temperature must be positive or 'auto', got {temperature!r}")
     c, parts = load_parts(corpus, split, seed, holdout_source)
     assign = {i.path: s for s, its in parts.items() for i in its}
     write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
-    cfg = TrainConfig(model=model, clip=clip, seed=seed, **config)
+    cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init, **config)
     t0 = time.time()
     params = features_for(model)
     if deltas is not None:
@@ -91,7 +117,29 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     feat_s = time.time() - t0
     log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
         f"of {clip:g} s ({feat_s:.1f} s for features)")
-    result = fit(data, cfg, out, resume=resume, log=log)
+    logits = None
+    if teacher is not None:
+        t_classes = load_checkpoint(teacher)["classes"]
+        if list(t_classes) != list(data.classes):
+            raise ValueError(f"{teacher}: teacher classes {list(t_classes)} differ from the student's {data.classes}")
+        logits = teacher_logits_for(teacher, data, cache_dir, workers, log)
+        sweep = {}
+        if temperature == "auto":
+            short = dataclasses.replace(cfg, epochs=sweep_epochs or max(1, cfg.epochs // 5))
+            for T in TEMPERATURES:
+                r = fit(data, short, out / "tsweep" / f"T{T:g}", resume=resume, log=log, teacher_logits=logits,
+                        temperature=T, alpha=alpha)
+                sweep[str(T)] = r["best_val_accuracy"]
+                log(f"temperature {T:g}: val acc {r['best_val_accuracy']:.4f} after {short.epochs} epochs")
+            temperature = max(TEMPERATURES, key=lambda T: sweep[str(T)])  # ties: the lowest T
+            log(f"chose temperature {temperature:g}")
+        cfg.distill = {"teacher": str(teacher), "temperature": float(temperature), "alpha": alpha,
+                       "sweep": sweep or None}
+    result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits,
+                 temperature=float(temperature) if teacher is not None else 1.0, alpha=alpha)
+    if teacher is not None:
+        result["distill"] = cfg.distill
+    result["init"] = init
     result.update(corpus=corpus, holdout_source=holdout_source, augment=None if augment is None else augment.to_dict(),
                   feature_seconds=feat_s, train_clips=len(data.train))
     if evaluate and parts["test"]:

@@ -147,7 +147,9 @@ def train(args):
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
                         deltas=args.deltas,
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,
-                        updates_per_epoch=args.updates_per_epoch, device=args.device)
+                        updates_per_epoch=args.updates_per_epoch, device=args.device, init=args.init,
+                        teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
+                        sweep_epochs=args.sweep_epochs)
     t = r.get("test", {})
     print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
           + (f", test acc {t['accuracy']:.4f}, speech-vs-non-speech {t['speech_accuracy']:.4f}" if t else "")
@@ -200,6 +202,28 @@ def reproduce_clips(args):
         text = run(args.corpus, args.out, models=args.models.split(","),
                    clips=[float(c) for c in args.clips.split(",")], seed=args.seed, log=_log, epochs=args.epochs,
                    cache_dir=args.cache, workers=args.workers)
+    print(text, end="")
+
+
+def finetune(args):
+    from ..finetune import finetune_model
+    with user_errors():
+        r = finetune_model(args.checkpoint, args.corpus, args.out, fraction=args.fraction, epochs=args.epochs,
+                           lr=args.lr, denoise=args.denoise, clip=args.clip, seed=args.seed, cache_dir=args.cache,
+                           workers=args.workers, resume=not args.no_resume, log=_log, patience=args.patience,
+                           updates_per_epoch=args.updates_per_epoch, device=args.device)
+    t = r.get("test", {})
+    print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
+          + (f", test acc {t['accuracy']:.4f}" if t else "")
+          + (" (output layer replaced)" if r["head_replaced"] else ""))
+
+
+def reproduce_distill(args):
+    from ..distill_experiment import reproduce_distill as run
+    with user_errors():
+        text = run(args.corpus, args.out, clips=[float(c) for c in args.clips.split(",")], epochs=args.epochs,
+                   teacher_epochs=args.teacher_epochs, temperature=args.temperature, imagenet=args.imagenet,
+                   seed=args.seed, log=_log, cache_dir=args.cache, workers=args.workers)
     print(text, end="")
 
 

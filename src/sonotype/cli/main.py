@@ -22,6 +22,18 @@ def _add_corpus(p, required=True):
     p.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
 
 
+def _temperature(value: str):
+    if value == "auto":
+        return value
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+    if t <= 0:
+        raise argparse.ArgumentTypeError("temperature must be positive")
+    return t
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sonotype", description="Speech / music / noise classification and segmentation.")
     ap.add_argument("--version", action="version", version=f"sonotype {__version__}")
@@ -72,7 +84,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MFCC deltas as extra input channels (default: 0 for SwishNet, 2 for GMM/SNN)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--init", default="random",
+                   help="mobilenet / mobilenetv2 init: random (default), imagenet (needs the optional extra "
+                        "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict)")
+    p.add_argument("--teacher", help="distil from this checkpoint (same classes; not with --augment)")
+    p.add_argument("--temperature", default="1", type=_temperature,
+                   help="distillation temperature T, or 'auto': one short run per T in 1,2,4,8,10, "
+                        "best on validation (costs 5 × --sweep-epochs extra epochs)")
+    p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target loss (default 0.9)")
+    p.add_argument("--sweep-epochs", type=int, help="epochs per T with --temperature auto (default epochs/5)")
     p.set_defaults(func=commands.train)
+
+    p = sub.add_parser("finetune", help="fine-tune a checkpoint on part of another corpus, test on the rest")
+    p.add_argument("--from", dest="checkpoint", required=True, help="checkpoint to start from")
+    p.add_argument("--corpus", required=True, help="KIND:PATH or PATH (e.g. gtzan-ms:/data/gtzan_ms)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tune / test split (default 0)")
+    p.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
+    p.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
+    p.add_argument("--fraction", type=float, default=0.25,
+                   help="files per class to fine-tune on (10%% of them for validation); the rest is the test set")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--clip", type=float, help="clip seconds (default: the checkpoint's)")
+    p.add_argument("--denoise", choices=["logmmse"], help="log-MMSE denoising before features")
+    p.add_argument("--patience", type=int, default=15)
+    p.add_argument("--updates-per-epoch", type=int, default=200)
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="run folder (model.pt, train.json, split.csv, test/)")
+    p.set_defaults(func=commands.finetune)
 
     p = sub.add_parser("evaluate", help="clip metrics of a checkpoint on a corpus split")
     p.add_argument("--model", required=True, help="checkpoint or bundled name (slim, wide)")
@@ -139,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--clips", default="0.5,1,2")
     q.add_argument("--epochs", type=int, default=15)
     q.set_defaults(func=commands.reproduce_clips)
+
+    q = rsub.add_parser("distill", help="slim / wide with and without a MobileNet teacher (+ MobileNetV2 ImageNet)")
+    _add_corpus(q)
+    q.add_argument("--out", required=True)
+    q.add_argument("--clips", default="0.5,1,2")
+    q.add_argument("--epochs", type=int, default=60, help="epochs of the SwishNets")
+    q.add_argument("--teacher-epochs", type=int, help="epochs of the MobileNets (default --epochs)")
+    q.add_argument("--temperature", default="auto", type=_temperature, help="T or auto (default auto)")
+    q.add_argument("--imagenet", help="MobileNetV2 ImageNet weights (default: the optional package, if installed)")
+    q.set_defaults(func=commands.reproduce_distill)
 
     q = rsub.add_parser("holdout", help="leave-one-source-out accuracy with and without augmentation")
     _add_corpus(q)

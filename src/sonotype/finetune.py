@@ -1,0 +1,124 @@
+"""Fine-tuning a trained checkpoint on another corpus (the paper's GTZAN experiment).
+
+:func:`finetune_model` splits the corpus's files per class into a fine-tuning part
+(``fraction``; 10 % of it for validation when a class has enough files) and a test part
+(the rest), seeded; it starts from the checkpoint's weights, with the checkpoint's features,
+preprocessing and input standardisation, and trains at a low learning rate. When the
+corpus's classes differ from the checkpoint's, the output layer is replaced by a new one
+for the new classes (SwishNet: ``head``; MobileNet: the last Linear, ``head.2``; SNN:
+``out``) and the rest of the network is kept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Corpus, FeatureCache, open_corpus, write_split
+from .train import TrainConfig, fit, load_checkpoint, make_datasets
+from .train.checkpoint import features_of, prep_of
+
+# parameter-name prefix of each architecture's output layer
+HEADS = {"slim": "head.", "wide": "head.", "mobilenet": "head.2.", "mobilenetv2": "head.2.", "snn": "out."}
+
+
+def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
+    """Load a checkpoint's weights into ``model`` (built for ``classes``); returns a log line.
+
+    With the same classes (in any order) every weight is loaded, the output rows reordered
+    to ``classes``; otherwise all but the output layer, which keeps its fresh init.
+    """
+    ck = load_checkpoint(checkpoint)
+    if ck["arch"] != arch:
+        raise ValueError(f"{checkpoint}: a {ck['arch']} checkpoint cannot start a {arch} model")
+    if arch not in HEADS:
+        raise ValueError(f"fine-tuning is not supported for {arch}")
+    state, old, prefix = dict(ck["state"]), list(ck["classes"]), HEADS[arch]
+    if sorted(old) == sorted(classes):
+        order = torch.tensor([old.index(c) for c in classes])
+        for k in [k for k in state if k.startswith(prefix)]:
+            state[k] = state[k][order]
+        model.load_state_dict(state)
+        return f"started from {checkpoint} (all weights, classes {list(classes)})"
+    keep = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    missing, unexpected = model.load_state_dict(keep, strict=False)
+    if unexpected or any(not k.startswith(prefix) for k in missing):
+        raise ValueError(f"{checkpoint}: weights do not fit {arch}: missing {missing}, unexpected {unexpected}")
+    return (f"started from {checkpoint}; classes {old} -> {list(classes)}: replaced the output layer "
+            f"'{prefix.rstrip('.')}' with a new one")
+
+
+def finetune_split(items, fraction: float, seed: int = 0, val_fraction: float = 0.1) -> dict:
+    """Per class, seeded: ``fraction`` of the files to fine-tune (``val_fraction`` of those to
+    validation when that leaves at least one training file), the rest to test."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    parts = {"train": [], "val": [], "test": []}
+    for label in sorted({i.label for i in items}):
+        its = [i for i in items if i.label == label]
+        its = [its[k] for k in rng.permutation(len(its))]
+        n_ft = min(len(its), max(1, round(fraction * len(its))))
+        n_val = round(val_fraction * n_ft)
+        n_val = max(1, n_val) if n_ft >= 2 else 0
+        parts["val"] += its[:n_val]
+        parts["train"] += its[n_val:n_ft]
+        parts["test"] += its[n_ft:]
+    return parts
+
+
+def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs: int = 50, lr: float = 1e-4,
+                   denoise: str | None = None, clip: float | None = None, seed: int = 0, cache_dir=None,
+                   workers: int | None = None, resume: bool = True, log=print, evaluate: bool = True,
+                   **config) -> dict:
+    """Fine-tune ``checkpoint`` on ``fraction`` of ``corpus``'s files, test on the rest.
+
+    Writes ``out/split.csv``, ``out/model.pt``, ``out/train.json`` and ``out/test/``
+    (as :func:`sonotype.experiment.train_model`). ``denoise="logmmse"`` turns on
+    log-MMSE denoising in the preprocessing.
+    """
+    from .experiment import evaluate_model, write_json
+    out = Path(out)
+    ck = load_checkpoint(checkpoint)
+    arch = ck["arch"]
+    if arch not in HEADS:
+        raise ValueError(f"{checkpoint}: fine-tuning is not supported for {arch}")
+    if denoise not in (None, "none", "logmmse"):
+        raise ValueError(f"unknown --denoise {denoise!r}; choose logmmse")
+    prep = prep_of(ck)
+    if denoise == "logmmse":
+        prep = dataclasses.replace(prep, denoise=True)
+    clip = clip or float(ck["clip"])
+    c = open_corpus(corpus)
+    parts = finetune_split(c.items, fraction, seed)
+    assign = {i.path: s for s, its in parts.items() for i in its}
+    write_split(out / "split.csv", Corpus(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
+    old = list(ck["classes"])
+    new = sorted({i.label for i in c.items}, key=lambda x: (old.index(x) if x in old else len(old), x))
+    same = sorted(new) == sorted(old)
+    classes = old if same else new
+    kwargs = {k: v for k, v in ck["kwargs"].items() if k != "n_classes"}
+    cfg = TrainConfig(model=arch, clip=clip, seed=seed, epochs=epochs, lr=lr, lr_min=min(lr, 1e-6),
+                      model_kwargs=kwargs, init_checkpoint=str(checkpoint), **config)
+    t0 = time.time()
+    mean, std = ck.get("mean"), ck.get("std")
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, features_of(ck), prep, clip,
+                         classes=classes, cache=FeatureCache(cache_dir), seed=seed, workers=workers,
+                         mean=None if mean is None else np.asarray(mean), std=None if std is None else np.asarray(std))
+    log(f"fine-tuning {arch} from {checkpoint} on {len(data.train)} clips "
+        f"({len(parts['train'])} files; {len(parts['val'])} validation, {len(parts['test'])} test files)")
+    if not same:
+        log(f"classes differ ({old} -> {classes}): the output layer is replaced")
+    result = fit(data, cfg, out, resume=resume, log=log)
+    result.update(corpus=corpus, checkpoint_from=str(checkpoint), fraction=fraction, denoise=denoise,
+                  classes=classes, head_replaced=not same, feature_seconds=time.time() - t0,
+                  train_clips=len(data.train),
+                  files={s: len(v) for s, v in parts.items()})
+    if evaluate and parts["test"]:
+        result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
+                                        cache_dir=cache_dir, workers=workers)
+    write_json(out / "train.json", result)
+    return result
