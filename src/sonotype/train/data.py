@@ -34,6 +34,7 @@ class ClipData:
     val: ClipDataset | None
     test: ClipDataset | None
     files: dict
+    jobs: dict | None = None  # split -> the Jobs behind ``files`` (augmented copies have variant > 0)
 
 
 def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, clip: float,
@@ -50,7 +51,7 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
                                      key=lambda c: (["speech", "music", "noise"] + [c]).index(c)))
     index = {c: k for k, c in enumerate(classes)}
     length = clip_length(clip, params)
-    out, files = {}, {}
+    out, files, all_jobs = {}, {}, {}
     for split, items in parts.items():
         items = [i for i in items if i.label in index]
         if not items:
@@ -64,6 +65,7 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         labels = [index[j.label] for j in jobs]
         out[split] = ClipDataset(feats, labels, length, deltas=params.deltas if params.kind == "mfcc" else 0)
         files[split] = [j.path for j in jobs]
+        all_jobs[split] = jobs
     if out.get("train") is None:
         raise ValueError("no training files with known classes")
     if mean is None:
@@ -72,4 +74,4 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         if ds is not None:
             ds.set_standardisation(mean, std)
     return ClipData(classes, params, prep, clip, np.asarray(mean), np.asarray(std),
-                    out["train"], out.get("val"), out.get("test"), files)
+                    out["train"], out.get("val"), out.get("test"), files, all_jobs)

@@ -125,9 +125,7 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
 
 def teacher_logits_for(teacher_ckpt, data, cache_dir=None, workers: int | None = None, log=print) -> np.ndarray:
     """:func:`teacher_logits` for the training set of a :class:`~sonotype.train.data.ClipData`."""
-    paths = data.files["train"]
-    if len(set(paths)) != len(paths):
-        raise ValueError("distillation with augmented training copies is not supported: the teacher would "
-                         "have to see the same augmented audio (drop --augment or --teacher)")
-    return teacher_logits(teacher_ckpt, paths, data.train.index, data.train.length, data.prep,
+    # the Jobs carry the augmentation variant; teacher_logits refuses augmented copies
+    jobs = data.jobs["train"] if data.jobs else data.files["train"]
+    return teacher_logits(teacher_ckpt, jobs, data.train.index, data.train.length, data.prep,
                           cache_dir, workers, log)
