@@ -221,3 +221,30 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("SONOTYPE_CACHE", None)
     else:
         os.environ["SONOTYPE_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def ck(tmp_path_factory):
+    """An untrained slim SwishNet checkpoint (MFCC, speech/music/noise), for command tests."""
+    import torch
+
+    from sonotype.features import MFCC
+    from sonotype.models import SwishNet
+    from sonotype.preprocess import PreprocessParams
+    from sonotype.train import save_checkpoint
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ck") / "tiny.pt"
+    save_checkpoint(path, arch="slim", kwargs={"n_in": 20, "n_classes": 3}, model=SwishNet(20, 3), features=MFCC,
+                    prep=PreprocessParams(), classes=["speech", "music", "noise"], clip=1.0,
+                    mean=np.zeros(20), std=np.full(20, 50.0))
+    return path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared machine: one torch thread is faster and steadier."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

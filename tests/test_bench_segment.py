@@ -18,6 +18,8 @@ from sonotype.models import SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness
 from sonotype.train import save_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SR = 16000
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,14 +37,6 @@ def ck(tmp_path_factory):
                     prep=PreprocessParams(), classes=["speech", "music", "noise"], clip=1.0,
                     mean=F.mean(1), std=F.std(1))
     return str(path)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_synthetic_blocks_length_and_content():

@@ -8,26 +8,11 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from sonotype.cli.main import main
-from sonotype.features import MFCC
 from sonotype.infer.formats import read_segments
-from sonotype.models import SwishNet
-from sonotype.preprocess import PreprocessParams
-from sonotype.train import save_checkpoint
 
 SR = 16000
-
-
-@pytest.fixture(scope="module")
-def ck(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ck") / "tiny.pt"
-    save_checkpoint(path, arch="slim", kwargs={"n_in": 20, "n_classes": 3}, model=SwishNet(20, 3), features=MFCC,
-                    prep=PreprocessParams(), classes=["speech", "music", "noise"], clip=1.0,
-                    mean=np.zeros(20), std=np.full(20, 50.0))
-    return path
 
 
 def signal(seconds=6.0, seed=0):

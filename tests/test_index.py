@@ -9,36 +9,14 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from sonotype.cli.main import main
-from sonotype.features import MFCC
 from sonotype.index import IndexFailure, find_inputs, index, parse_shard, take_shard
-from sonotype.models import SwishNet
-from sonotype.preprocess import PreprocessParams
-from sonotype.train import save_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SR = 16000
 N = 12
-
-
-@pytest.fixture(scope="module")
-def ck(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ck") / "tiny.pt"
-    save_checkpoint(path, arch="slim", kwargs={"n_in": 20, "n_classes": 3}, model=SwishNet(20, 3), features=MFCC,
-                    prep=PreprocessParams(), classes=["speech", "music", "noise"], clip=1.0,
-                    mean=np.zeros(20), std=np.full(20, 50.0))
-    return path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared, loaded machine: one torch thread is faster and steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _wav(path, k):

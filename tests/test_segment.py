@@ -17,19 +17,12 @@ from sonotype.models import GMMClassifier, MobileNetV1, SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness, frame_rms_db
 from sonotype.train.checkpoint import save_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 from conftest import music_like, noise_like, speech_like
 
 SR = 16000
 CLASSES = ["speech", "music", "noise"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions on a busy 2-core box: OpenMP threads only add waiting."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
