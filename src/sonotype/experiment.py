@@ -5,9 +5,7 @@ The CLI commands ``train``, ``evaluate`` and ``reproduce clips`` are thin layers
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,42 +20,11 @@ from .infer.classify import Classifier
 from .models import count_parameters
 from .models.pretrained import resolve_init
 from .preprocess import PreprocessParams
+from .atomic import write_json, write_npy, write_text  # noqa: F401 (part of this module's API)
 from .train import TrainConfig, features_for, fit, load_checkpoint, make_datasets
 from .train.teacher import teacher_logits_for
 
 TEMPERATURES = (1, 2, 4, 8, 10)  # the grid of temperature="auto"
-
-
-def write_json(path, obj) -> Path:
-    """Write JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=float)
-    os.replace(tmp, path)
-    return path
-
-
-def write_text(path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_npy(path, array) -> Path:
-    """Save a numpy array atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-    return path
 
 
 def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_source: str | None = None):

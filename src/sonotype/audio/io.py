@@ -5,8 +5,6 @@ in one line, so batch commands can report it and go on.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +12,8 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 import soxr
+
+from ..atomic import atomic_path
 
 DEFAULT_SR = 16000
 
@@ -188,14 +188,6 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
 
 def write_wav(path, y: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
     """Write mono or (frames, channels) audio as WAV atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".wav") as tmp:
         sf.write(tmp, np.asarray(y), sr, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)

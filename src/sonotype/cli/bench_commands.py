@@ -48,7 +48,7 @@ def bench_segment(args) -> int:
     text = table_markdown(rows) + (f"\nCPU: {env['cpu']} ({env['cpu_count']} cores), load average "
                                    f"{env['load_avg']}; breakdown in CPU seconds for 1 thread, wall seconds otherwise\n")
     if args.out:
-        from ..experiment import write_json, write_text
+        from ..atomic import write_json, write_text
         write_text(Path(args.out).with_suffix(".md"), text)
         write_json(Path(args.out).with_suffix(".json"), rows)
     print(text, end="")

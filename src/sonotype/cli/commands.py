@@ -76,7 +76,7 @@ def features(args):
         F = extract(load(path, sr=p.sr), p)
         dt = time.time() - t
         if args.out:
-            from ..experiment import write_npy
+            from ..atomic import write_npy
             write_npy(args.out, F)
     print(f"{path}: {args.kind} {F.shape[0]} x {F.shape[1]} frames ({p.frame_rate:g} frames/s, sr {p.sr}); "
           f"mean {F.mean():.3f} std {F.std():.3f}; {dt * 1000:.0f} ms" + (f"; wrote {args.out}" if args.out else ""))
@@ -246,7 +246,7 @@ def models(args):
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from ..experiment import write_text
+    from ..atomic import write_text
     write_text(path, text)
 
 
@@ -385,7 +385,7 @@ def export(args):
 def bench_models(args):
     from ..bench import bench_models as run
     from ..bench import table_markdown
-    from ..experiment import write_json, write_text
+    from ..atomic import write_json, write_text
     with user_errors():
         rows = run(models=args.models.split(","), clips=[float(c) for c in args.clips.split(",")],
                    device=args.device, threads=args.threads, runs=args.runs, backend=args.backend, quick=args.quick)

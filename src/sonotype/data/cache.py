@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic import write_npy
 
 
 def default_cache_dir() -> Path:
@@ -63,9 +64,4 @@ class FeatureCache:
     def put(self, key: str, array: np.ndarray) -> None:
         if self.root is None:
             return
-        f = self._file(key)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=f.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, f)
+        write_npy(self._file(key), array)

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .corpora import Corpus, CorpusError, Item
+
+from ..atomic import atomic_path
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.65, 0.10, 0.25)
@@ -54,16 +54,12 @@ def split_items(items, ratios=DEFAULT_RATIOS, seed: int = 0) -> dict:
 
 def write_split(path, corpus: Corpus, assignment: dict) -> Path:
     """Write ``path,label,group,source,split`` rows atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path, ".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["path", "label", "group", "source", "split"])
         for it in corpus.items:
             w.writerow([it.path, it.label, it.group, it.source, assignment[it.path]])
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def read_split(path) -> dict:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import atomic_path
 from ..audio import AudioError, load, write_wav
 
 MEAN_LEN = {"silence": 0.5, "noise": 5.0, "speech": 10.0, "music": 12.0}
@@ -168,18 +167,11 @@ def _make_file(src, rng, length, mean_len, natural_silence, through_silence, min
 
 
 def _write_csv(path, header, rows):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_path(path, ".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return Path(path)
 
 
 def synth_segments(items, out_dir, n: int = 500, seed: int = 0, sr: int = 16000, min_len: float = 20.0,

@@ -7,14 +7,13 @@ the ground truth, silence frames excluded, pooled over all files.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import write_text
 from ..data.synth import read_index, read_truth
 from ..infer.classify import Classifier
 from ..infer.segment import Segmenter
@@ -26,18 +25,6 @@ from .tables import segment_table
 def _model_name(clf: Classifier) -> str:
     ck = clf.checkpoint
     return str(ck.get("extra", {}).get("name") or ck.get("arch") or "model")
-
-
-def _write_text(path, text):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def score_file(segmenter: Segmenter, audio, truth):
@@ -114,8 +101,8 @@ def write_outputs(rows, out) -> Path:
     """Write ``metrics.json``, ``table.md``, ``accuracy_by_window.png`` and confusions to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "metrics.json", json.dumps(rows, indent=1) + "\n")
-    _write_text(out / "table.md", segment_table(rows) + "\n")
+    write_text(out / "metrics.json", json.dumps(rows, indent=1) + "\n")
+    write_text(out / "table.md", segment_table(rows) + "\n")
     plot_accuracy_by_window(rows, out / "accuracy_by_window.png")
     for r in rows:
         m = r["metrics"]

@@ -8,9 +8,9 @@ checks after loading that every ``<img>`` decoded (``naturalWidth > 0``) and eve
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from pathlib import Path
+
+from ..atomic import write_text
 
 _CSS = """body{font-family:sans-serif;margin:1em;background:#fafafa}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;vertical-align:top;background:#fff}
@@ -89,9 +89,4 @@ complex STFT (original phase kept), inverted and peak-normalised (so loudness is
 {_CHECK}
 </body></html>
 """
-    path = out_dir / "index.html"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.replace(tmp, path)
-    return path
+    return write_text(out_dir / "index.html", doc)

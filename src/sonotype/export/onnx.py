@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..atomic import atomic_path
 
 ONNX_FORMAT = "sonotype-onnx/1"
 DEFAULT_OPSET = 17
@@ -126,10 +126,7 @@ def export_model(model: nn.Module, out_path, *, features, classes, mean=None, st
     example = torch.randn(1, n_in, int(example_frames))
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=out_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out_path, ".onnx") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             # the dynamo exporter needs onnxscript, which is not a dependency: use TorchScript tracing
@@ -160,10 +157,6 @@ def export_model(model: nn.Module, out_path, *, features, classes, mean=None, st
         proto.producer_name = "sonotype"
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out_path
 
 

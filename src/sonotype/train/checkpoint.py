@@ -7,14 +7,13 @@ length, training configuration and metrics. It loads with ``weights_only=True``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..features import FeatureParams
 from ..models import build_model
 from ..preprocess import PreprocessParams
@@ -73,17 +72,9 @@ def save_checkpoint(path, *, arch: str, kwargs: dict, model, features: FeaturePa
 
 
 def atomic_save(obj, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".pt") as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path) -> dict:

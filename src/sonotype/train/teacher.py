@@ -22,6 +22,7 @@ import json
 import numpy as np
 import torch
 
+from ..atomic import write_npy
 from ..data import FeatureCache, Job, featurize
 from ..data.cache import default_cache_dir, file_digest
 from ..data.clips import fit_length
@@ -118,7 +119,6 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
             raise ValueError(f"{jobs[i].path}: clip starts past the teacher's {F[i].shape[1]} frames")
         X[k] = clf.standardise(F[i][:, s:s + length])
     logits = clip_logits(clf.model, X)
-    from ..experiment import write_npy
     write_npy(path, logits)
     return logits
 
