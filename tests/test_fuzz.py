@@ -8,26 +8,17 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from sonotype.audio import AudioError, load
-from sonotype.features import MFCC
 from sonotype.infer import Segmenter
-from sonotype.models import SwishNet
-from sonotype.preprocess import PreprocessParams
-from sonotype.train import save_checkpoint
 
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ck") / "tiny.pt"
-    save_checkpoint(path, arch="slim", kwargs={"n_in": 20, "n_classes": 3}, model=SwishNet(20, 3), features=MFCC,
-                    prep=PreprocessParams(), classes=["speech", "music", "noise"], clip=1.0,
-                    mean=np.zeros(20), std=np.full(20, 50.0))
+def segmenter(ck):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield Segmenter(path, median=21)
+    yield Segmenter(ck, median=21)
     torch.set_num_threads(n)
 
 
