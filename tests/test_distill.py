@@ -116,20 +116,33 @@ def test_teacher_with_augment_or_other_classes_errors(env, capsys):
 
 
 def test_finetune_replaces_head_for_new_classes(env):
-    ck = slim_checkpoint(env / "slim.pt")
-    corpus = make_tree(env / "ms", ["speech", "music"], n=6)
+    ck = slim_checkpoint(env / "slim.pt", ["speech", "music", "laughter"])
+    corpus = make_tree(env / "ms", ["speech", "noise"], n=6)
     r = finetune_model(ck, corpus, env / "ft", fraction=0.5, epochs=1, workers=1, log=quiet, updates_per_epoch=2)
-    assert r["head_replaced"] and r["classes"] == ["speech", "music"]
+    assert r["head_replaced"] and r["classes"] == ["speech", "noise"] and "test_before" not in r
     new = load_checkpoint(env / "ft" / "model.pt")
-    assert new["state"]["head.weight"].shape[0] == 2 and new["classes"] == ["speech", "music"]
+    assert new["state"]["head.weight"].shape[0] == 2 and new["classes"] == ["speech", "noise"]
     m = SwishNet(20, 2)
-    assert "replaced the output layer 'head'" in load_weights(m, ck, "slim", ["speech", "music"])
+    assert "replaced the output layer 'head'" in load_weights(m, ck, "slim", ["speech", "noise"])
     old = load_checkpoint(ck)["state"]
     body = [k for k in old if not k.startswith("head.")]
     assert body and all(torch.equal(m.state_dict()[k], old[k]) for k in body)
     assert (env / "ft" / "test" / "metrics.json").is_file() and r["files"]["test"] == 6
     t = json.loads((env / "ft" / "train.json").read_text())
     assert t["head_replaced"] and t["checkpoint_from"] == str(ck)
+
+
+def test_finetune_on_a_subset_of_classes_keeps_their_rows_and_scores_before(env):
+    ck = slim_checkpoint(env / "slim.pt")
+    m = SwishNet(20, 2)
+    assert "kept the output rows" in load_weights(m, ck, "slim", ["music", "speech"])
+    old = load_checkpoint(ck)["state"]["head.weight"]
+    assert torch.equal(m.head.weight[0], old[1]) and torch.equal(m.head.weight[1], old[0])
+    corpus = make_tree(env / "ms", ["speech", "music"], n=6)
+    r = finetune_model(ck, corpus, env / "ft", fraction=0.5, epochs=1, workers=1, log=quiet, updates_per_epoch=2)
+    assert not r["head_replaced"] and r["classes"] == ["speech", "music"]
+    assert r["test_before"]["files"] == r["test"]["files"] == 6
+    assert 0 <= r["test_before"]["accuracy"] <= 1 and (env / "ft" / "test-before" / "metrics.json").is_file()
 
 
 def test_load_weights_same_classes_reorders_head(env):
@@ -180,3 +193,48 @@ def test_reproduce_distill_tiny(env, capsys, monkeypatch):
         assert name in text, name
     assert "98.54" in text and "skipped" in text  # the paper's distilled-wide figure at 1 s
     assert text in capsys.readouterr().out
+
+
+def fake_imagenet(path):
+    src = MobileNetV2(n_classes=1000)
+    state = {f"features.{k}": v for k, v in src.features.state_dict().items()}
+    state.update({"classifier.1.weight": torch.zeros(1000, 1280), "classifier.1.bias": torch.zeros(1000)})
+    torch.save(state, path)
+    return path
+
+
+def test_epoch_clips_trains_on_a_seeded_subset(env, monkeypatch):
+    import sonotype.train.loop as loop
+    corpus = make_tree(env / "musan")
+    seen = []
+    real = loop._loss
+
+    def counting(net, xb, yb, *a):
+        seen.append(yb.tolist())
+        return real(net, xb, yb, *a)
+    monkeypatch.setattr(loop, "_loss", counting)
+    r = train_model(corpus, "slim", 0.5, env / "a", epochs=2, epoch_clips=5, workers=1, log=quiet, evaluate=False)
+    assert r["train_clips"] > 5 and [len(b) for b in seen] == [5, 5]
+    first = list(seen)
+    seen.clear()
+    train_model(corpus, "slim", 0.5, env / "b", epochs=2, epoch_clips=5, workers=1, log=quiet, evaluate=False)
+    assert seen == first  # same seed, same subsets
+    assert load_checkpoint(env / "a" / "model.pt")["config"]["epoch_clips"] == 5
+
+
+def test_reproduce_distill_with_imagenet_rows(env, monkeypatch):
+    weights = fake_imagenet(env / "mnv2.pth")
+    corpus = make_tree(env / "musan")
+    rc = main(["reproduce", "distill", "--corpus", corpus, "--out", str(env / "d"), "--clips", "1",
+               "--epochs", "1", "--temperature", "2", "--workers", "1", "--imagenet", str(weights),
+               "--v2-epochs", "1", "--v2-epoch-clips", "4"])
+    assert rc == 0
+    text = (env / "d" / "distill.md").read_text()
+    for name in ("| mobilenetv2-random |", "| mobilenetv2-imagenet |", "| slim-distilled-v2 |"):
+        assert name in text, name
+    assert "skipped" not in text and "of 4 random clips each" in text
+    v2 = load_checkpoint(env / "d" / "mobilenetv2-imagenet-1s" / "model.pt")["config"]
+    assert v2["init"] == f"imagenet:{weights}" and v2["epoch_clips"] == 4
+    dist = json.loads((env / "d" / "slim-distilled-v2-1s" / "train.json").read_text())["distill"]
+    assert dist["teacher"].endswith("mobilenetv2-imagenet-1s/model.pt")
+    assert json.loads((env / "d" / "distill.json").read_text())["wide-distilled"]["1.0"]["temperature"] == 2.0

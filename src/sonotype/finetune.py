@@ -4,9 +4,11 @@
 (``fraction``; 10 % of it for validation when a class has enough files) and a test part
 (the rest), seeded; it starts from the checkpoint's weights, with the checkpoint's features,
 preprocessing and input standardisation, and trains at a low learning rate. When the
-corpus's classes differ from the checkpoint's, the output layer is replaced by a new one
-for the new classes (SwishNet: ``head``; MobileNet: the last Linear, ``head.2``; SNN:
-``out``) and the rest of the network is kept.
+corpus's classes are a subset of the checkpoint's (GTZAN music/speech after MUSAN), the
+output layer keeps the rows of those classes; when they differ otherwise, the output layer
+is replaced by a new one for the new classes (SwishNet: ``head``; MobileNet: the last
+Linear, ``head.2``; SNN: ``out``) and the rest of the network is kept. The starting
+checkpoint is also scored on the same test files, so the gain of fine-tuning is measured.
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ HEADS = {"slim": "head.", "wide": "head.", "mobilenet": "head.2.", "mobilenetv2"
 def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
     """Load a checkpoint's weights into ``model`` (built for ``classes``); returns a log line.
 
-    With the same classes (in any order) every weight is loaded, the output rows reordered
-    to ``classes``; otherwise all but the output layer, which keeps its fresh init.
+    With the same classes, or a subset of them, in any order, every weight is loaded, the
+    output rows picked and ordered as ``classes``; otherwise all but the output layer,
+    which keeps its fresh init.
     """
     ck = load_checkpoint(checkpoint)
     if ck["arch"] != arch:
@@ -37,12 +40,15 @@ def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
     if arch not in HEADS:
         raise ValueError(f"fine-tuning is not supported for {arch}")
     state, old, prefix = dict(ck["state"]), list(ck["classes"]), HEADS[arch]
-    if sorted(old) == sorted(classes):
+    if set(classes) <= set(old):
         order = torch.tensor([old.index(c) for c in classes])
         for k in [k for k in state if k.startswith(prefix)]:
             state[k] = state[k][order]
         model.load_state_dict(state)
-        return f"started from {checkpoint} (all weights, classes {list(classes)})"
+        if len(classes) == len(old):
+            return f"started from {checkpoint} (all weights, classes {list(classes)})"
+        return (f"started from {checkpoint} (all weights; classes {old} -> {list(classes)}: kept the output "
+                f"rows of those classes)")
     keep = {k: v for k, v in state.items() if not k.startswith(prefix)}
     missing, unexpected = model.load_state_dict(keep, strict=False)
     if unexpected or any(not k.startswith(prefix) for k in missing):
@@ -99,6 +105,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     old = list(ck["classes"])
     new = sorted({i.label for i in c.items}, key=lambda x: (old.index(x) if x in old else len(old), x))
     same = sorted(new) == sorted(old)
+    subset = set(new) < set(old)
     classes = old if same else new
     kwargs = {k: v for k, v in ck["kwargs"].items() if k != "n_classes"}
     cfg = TrainConfig(model=arch, clip=clip, seed=seed, epochs=epochs, lr=lr, lr_min=min(lr, 1e-6),
@@ -110,15 +117,22 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
                          mean=None if mean is None else np.asarray(mean), std=None if std is None else np.asarray(std))
     log(f"fine-tuning {arch} from {checkpoint} on {len(data.train)} clips "
         f"({len(parts['train'])} files; {len(parts['val'])} validation, {len(parts['test'])} test files)")
-    if not same:
+    if subset:
+        log(f"classes {classes} are a subset of {old}: their output rows are kept")
+    elif not same:
         log(f"classes differ ({old} -> {classes}): the output layer is replaced")
     result = fit(data, cfg, out, resume=resume, log=log)
     result.update(corpus=corpus, checkpoint_from=str(checkpoint), fraction=fraction, denoise=denoise,
-                  classes=classes, head_replaced=not same, feature_seconds=time.time() - t0,
+                  classes=classes, head_replaced=not (same or subset), feature_seconds=time.time() - t0,
                   train_clips=len(data.train),
                   files={s: len(v) for s, v in parts.items()})
     if evaluate and parts["test"]:
         result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
                                         cache_dir=cache_dir, workers=workers)
+        if same or subset:  # the starting model on the same files (its own head; other classes count as errors)
+            before = evaluate_model(checkpoint, parts["test"], out=out / "test-before", clip=clip,
+                                    cache_dir=cache_dir, workers=workers)
+            result["test_before"] = before
+            log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {result['test']['accuracy']:.4f} after")
     write_json(out / "train.json", result)
     return result

@@ -149,7 +149,7 @@ def train(args):
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,
                         updates_per_epoch=args.updates_per_epoch, device=args.device, init=args.init,
                         teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
-                        sweep_epochs=args.sweep_epochs)
+                        sweep_epochs=args.sweep_epochs, epoch_clips=args.epoch_clips)
     t = r.get("test", {})
     print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
           + (f", test acc {t['accuracy']:.4f}, speech-vs-non-speech {t['speech_accuracy']:.4f}" if t else "")
@@ -207,14 +207,16 @@ def reproduce_clips(args):
 
 def finetune(args):
     from ..finetune import finetune_model
+    from ..infer import resolve_model
     with user_errors():
-        r = finetune_model(args.checkpoint, args.corpus, args.out, fraction=args.fraction, epochs=args.epochs,
+        r = finetune_model(resolve_model(args.checkpoint), args.corpus, args.out, fraction=args.fraction, epochs=args.epochs,
                            lr=args.lr, denoise=args.denoise, clip=args.clip, seed=args.seed, cache_dir=args.cache,
                            workers=args.workers, resume=not args.no_resume, log=_log, patience=args.patience,
                            updates_per_epoch=args.updates_per_epoch, device=args.device)
     t = r.get("test", {})
     print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
           + (f", test acc {t['accuracy']:.4f}" if t else "")
+          + (f" (before fine-tuning {r['test_before']['accuracy']:.4f})" if "test_before" in r else "")
           + (" (output layer replaced)" if r["head_replaced"] else ""))
 
 
@@ -223,6 +225,7 @@ def reproduce_distill(args):
     with user_errors():
         text = run(args.corpus, args.out, clips=[float(c) for c in args.clips.split(",")], epochs=args.epochs,
                    teacher_epochs=args.teacher_epochs, temperature=args.temperature, imagenet=args.imagenet,
+                   sweep_epochs=args.sweep_epochs, v2_epochs=args.v2_epochs, v2_epoch_clips=args.v2_epoch_clips,
                    seed=args.seed, log=_log, cache_dir=args.cache, workers=args.workers)
     print(text, end="")
 

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
     p.add_argument("--updates-per-epoch", type=int, default=200, help="batch size = clips / this")
+    p.add_argument("--epoch-clips", type=int, metavar="N",
+                   help="train each epoch on a fresh seeded random N clips (heavy models on a CPU; default all)")
     p.add_argument("--augment", type=int, default=0, metavar="COPIES",
                    help="augmented copies per training file (noise mix, gain, telephone, codec, reverb); 0 = off")
     p.add_argument("--deltas", type=int, choices=[0, 1, 2],
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.train)
 
     p = sub.add_parser("finetune", help="fine-tune a checkpoint on part of another corpus, test on the rest")
-    p.add_argument("--from", dest="checkpoint", required=True, help="checkpoint to start from")
+    p.add_argument("--from", dest="checkpoint", required=True, help="checkpoint to start from, or a bundled model name (slim, wide)")
     p.add_argument("--corpus", required=True, help="KIND:PATH or PATH (e.g. gtzan-ms:/data/gtzan_ms)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fine-tune / test split (default 0)")
     p.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
@@ -188,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--teacher-epochs", type=int, help="epochs of the MobileNets (default --epochs)")
     q.add_argument("--temperature", default="auto", type=_temperature, help="T or auto (default auto)")
     q.add_argument("--imagenet", help="MobileNetV2 ImageNet weights (default: the optional package, if installed)")
+    q.add_argument("--sweep-epochs", type=int, help="epochs per T of the temperature sweep (default epochs/5)")
+    q.add_argument("--v2-epochs", type=int, help="epochs of the MobileNetV2 runs (default --teacher-epochs)")
+    q.add_argument("--v2-epoch-clips", type=int, metavar="N",
+                   help="MobileNetV2: train each epoch on a seeded random N clips (default all)")
     q.set_defaults(func=commands.reproduce_distill)
 
     q = rsub.add_parser("holdout", help="leave-one-source-out accuracy with and without augmentation")

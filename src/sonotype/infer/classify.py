@@ -31,7 +31,7 @@ def resolve_model(name_or_path=None) -> Path:
         p = bundled_path(str(name_or_path))
         if not p.is_file():
             raise CheckpointError(f"{p}: bundled model {name_or_path!r} is missing; rebuild it with "
-                                  "scripts/build_default_models.sh")
+                                  "scripts/build_default_models.py")
         return p
     return Path(name_or_path)
 

@@ -36,6 +36,8 @@ class TrainConfig:
     cycle: int = 5
     cycle_mult: float = 1.5
     updates_per_epoch: int = 200
+    # train on a fresh seeded random subset of this many clips each epoch (None: all clips)
+    epoch_clips: int | None = None
     patience: int = 15
     seed: int = 0
     class_weights: bool = True
@@ -127,7 +129,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         from ..finetune import load_weights
         log(load_weights(model, cfg.init_checkpoint, cfg.model, data.classes))
     model = model.to(device)
-    n = len(data.train)
+    n = len(data.train) if not cfg.epoch_clips else min(len(data.train), cfg.epoch_clips)
     batch = max(8, math.ceil(n / cfg.updates_per_epoch))
     steps = math.ceil(n / batch)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -154,7 +156,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
             sampler.set_epoch(epoch)
         else:
             sampler = RandomSampler(data.train, generator=g)
-        idx = list(iter(sampler))
+        idx = list(iter(sampler))[:n // world if world > 1 else n]
         net.train()
         total = 0.0
         bar = tqdm(range(0, len(idx), max(1, batch // world)), desc=f"epoch {epoch + 1}/{cfg.epochs}",
