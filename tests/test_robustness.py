@@ -140,7 +140,7 @@ def test_odd_formats_work_everywhere(odd_dir, ck, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- runs and outputs
 def test_file_disappearing_mid_run(ck, tmp_path, monkeypatch, capsys):
-    import sonotype.index as ix
+    import sonotype.index.run as ix  # where index_one looks up hash_file
     (tmp_path / "in").mkdir()
     for k in range(4):
         sf.write(tmp_path / "in" / f"f{k}.wav", noise(1.0, seed=k), SR)
@@ -160,7 +160,7 @@ def test_file_disappearing_mid_run(ck, tmp_path, monkeypatch, capsys):
 
 
 def test_output_read_only_and_full(ck, tmp_path, monkeypatch, capsys):
-    import sonotype.index as ix
+    import sonotype.index.output as ix  # where Output uses os
     src = tmp_path / "in"
     src.mkdir()
     for k in range(3):

@@ -1,0 +1,276 @@
+"""Running an index: one file (:func:`index_one`), the worker pool and :func:`index` itself."""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..audio import info
+from ..train.checkpoint import CheckpointError
+from .inputs import IndexFailure, _error_message, _one_line, find_inputs, hash_file, parse_shard, take_shard
+from .output import IndexSummary, Output, _brief, _canonicalise, encode
+
+
+# --------------------------------------------------------------------------- one file
+@contextmanager
+def _quiet_segmenter():
+    """Silence the per-file progress bar of :class:`Segmenter` (the index has its own)."""
+    from ..infer import segment as mod
+    orig = mod.tqdm
+
+    def quiet(*a, **k):
+        k["disable"] = True
+        return orig(*a, **k)
+    mod.tqdm = quiet
+    try:
+        yield
+    finally:
+        mod.tqdm = orig
+
+
+def _r(x, nd=3) -> float:
+    return round(float(x), nd) + 0.0  # + 0.0: no "-0.0"
+
+
+def index_one(segmenter, path: str, meta: dict, known_sha1: str | None = None, timings: bool = False) -> dict:
+    """Index one file: a record dict (``{"skip": True}`` when its SHA-1 is ``known_sha1``)."""
+    t0 = time.perf_counter()
+    rec = {"path": path, "size": None, "sha1": None, **meta}
+    try:
+        rec["size"], rec["sha1"] = hash_file(path)
+        if known_sha1 is not None and rec["sha1"] == known_sha1:
+            return {"path": path, "skip": True}
+        info(path)  # clear messages for empty / corrupt files before decoding
+        with _quiet_segmenter():
+            r = segmenter.segment(path)
+        rec["duration"] = _r(r.duration)
+        rec["segments"] = [[_r(s.start), _r(s.end), s.label, _r(s.confidence, 4)] for s in r.segments]
+        rec["totals"] = {k: _r(v) for k, v in r.totals().items()}
+    except Exception as err:  # noqa: BLE001 - any failure of one file is reported on its line
+        rec["error"] = _error_message(path, err)
+    if timings:
+        rec["elapsed"] = _r(time.perf_counter() - t0)
+    return rec
+
+
+# --------------------------------------------------------------------------- workers
+_WORKER = {}
+MP_START = os.environ.get("SONOTYPE_MP_START", "fork")  # "spawn" / "forkserver" to override; spawn if no fork
+
+
+def _init_worker(model_path: str, window: float, median: int, silence_db: float, out_fd: int) -> None:
+    import torch
+    torch.set_num_threads(1)
+    if out_fd >= 0:  # a forked worker's copy of the output (the parent alone writes and holds its lock)
+        try:
+            os.close(out_fd)
+        except OSError:
+            pass
+    from ..infer import Classifier, Segmenter
+    _WORKER["seg"] = Segmenter(Classifier(model_path), window=window, median=median, silence_db=silence_db)
+
+
+def _work(path, meta, known_sha1, timings):
+    return index_one(_WORKER["seg"], path, meta, known_sha1, timings)
+
+
+# --------------------------------------------------------------------------- run
+def model_meta(model) -> tuple:
+    """``(checkpoint path, {"name", "sha1"})`` of a bundled name or checkpoint path."""
+    from ..data.cache import file_digest
+    from ..infer import BUNDLED, DEFAULT_MODEL, resolve_model
+    model = model or DEFAULT_MODEL
+    path = resolve_model(model)
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    name = str(model) if str(model) in BUNDLED else Path(path).name
+    return str(path), {"name": name, "sha1": file_digest(path)}
+
+
+def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool = False, window: float = 1.0,
+          median: int = 200, silence_db: float = -50.0, timings: bool = False, progress: bool | None = None,
+          log=None) -> IndexSummary:
+    """Index ``sources`` into the JSONL file ``out`` (see the module docstring).
+
+    Parameters
+    ----------
+    sources : path or list of paths
+        Folders, list files or audio files (:func:`find_inputs`).
+    out : path
+        JSONL output. Must be absent or empty unless ``resume``.
+    model : str or Path
+        Bundled model name or checkpoint (default :data:`~sonotype.infer.DEFAULT_MODEL`).
+    workers : int
+        Processes; 1 runs in this process. Each worker loads the model once and uses one
+        torch thread. The output is in input order whatever the number.
+    shard : (i, n) or "i/n" or None
+        Take every n-th file starting at the i-th (1-based).
+    timings : bool
+        Add ``"elapsed"`` seconds per line (makes the output non-deterministic).
+    progress : bool or None
+        tqdm progress bar on stderr (None: only on a terminal).
+    log : callable or None
+        Called with a one-line message for each failed file as it fails.
+
+    Returns
+    -------
+    IndexSummary
+
+    Raises
+    ------
+    IndexFailure
+        No input files, bad shard, unusable model, output not writable, resume mismatch.
+    """
+    from tqdm import tqdm
+
+    from ..infer import Classifier, Segmenter
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    workers = max(1, int(workers or 1))
+    all_files = find_inputs(sources)
+    if not all_files:
+        raise IndexFailure(f"{', '.join(map(str, [sources] if isinstance(sources, (str, os.PathLike)) else sources))}"
+                           ": no audio files found")
+    files = take_shard(all_files, shard)
+    try:
+        model_path, meta = model_meta(model)
+        clf = Classifier(model_path)  # check the model before anything is written
+        seg = Segmenter(clf, window=window, median=median, silence_db=silence_db)
+    except (CheckpointError, ValueError, NotImplementedError) as err:
+        raise IndexFailure(_one_line(str(err))) from None
+    meta = {"model": meta, "settings": {"window": float(window), "median": int(median),
+                                        "silence_db": float(silence_db)}}
+
+    outf = Output(out, resume)
+    summary = IndexSummary(files=len(files))
+    order = {p: k for k, p in enumerate(files)}
+    known = {}
+    for rec in getattr(outf, "records", []):
+        if rec.get("model", {}).get("sha1") != meta["model"]["sha1"] or rec.get("settings") != meta["settings"]:
+            outf.close()
+            raise IndexFailure(f"{out}: was made with another model or other settings "
+                               f"({rec.get('model')}, {rec.get('settings')}); use them to resume or choose another --out")
+        if rec["path"] in order:
+            summary.records[rec["path"]] = _brief(rec)
+            if "error" in rec:
+                known.pop(rec["path"], None)
+            else:
+                known[rec["path"]] = rec.get("sha1")
+    tasks = [(p, known.get(p)) for p in files]
+    written = list(outf.lines)  # lines of the file, to check order at the end
+
+    bar = None
+    hours_done = 0.0
+
+    def start_bar():  # after the workers are forked (no tqdm lock or monitor thread in them)
+        nonlocal bar
+        bar = tqdm(total=len(tasks), unit="file", desc="index", disable=(None if progress is None else not progress),
+                   dynamic_ncols=True, smoothing=0.05)
+
+    def done(rec):
+        nonlocal hours_done
+        bar.update(1)
+        if rec.get("skip"):
+            summary.skipped += 1
+        else:
+            summary.processed += 1
+            hours_done += (rec.get("duration") or 0.0) / 3600
+        bar.set_postfix_str(f"{hours_done:.2f} h", refresh=False)
+
+    def emit(rec):
+        if rec.get("skip"):
+            return
+        line = encode(rec)
+        outf.write(line)
+        written.append(line)
+        summary.records[rec["path"]] = _brief(rec)
+        if log is not None and "error" in rec:
+            log(f"sonotype: error: {rec['error']}")
+
+    try:
+        if workers == 1:
+            import torch
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            start_bar()
+            try:
+                for p, k in tasks:
+                    rec = index_one(seg, p, meta, k, timings)
+                    done(rec)
+                    emit(rec)
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
+                      start_bar, done, emit, warm=lambda: _warm_up(seg))
+        if resume and outf.lines:
+            _canonicalise(outf, written, files, order)
+    finally:
+        if bar is not None:
+            bar.close()
+        outf.close()
+    return summary
+
+
+def _warm_up(seg) -> None:
+    """Run the model once on 0.5 s of noise: lazy imports and first-call set-up happen once, before forking."""
+    import numpy as np
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with _quiet_segmenter():
+            seg.segment_array(np.random.default_rng(0).normal(0, 0.1, seg.sr // 2).astype(np.float32))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_pool(tasks, workers, initargs, meta, timings, start_bar, done, emit, warm=None):
+    import multiprocessing as mp
+    # fork: workers start at once with everything imported (spawn costs seconds per worker);
+    # they set one torch thread before any work, which makes forking after OpenMP use safe
+    method = MP_START if MP_START in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "fork":
+        if warm is not None:
+            warm()
+    else:
+        initargs = (*initargs[:-1], -1)  # the output fd number means nothing in a fresh process
+    limit = 8 * workers
+    results = {}
+    nxt = 0
+    pending = {}
+    it = iter(enumerate(tasks))
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
+        try:
+            while True:
+                while len(pending) < limit:
+                    try:
+                        k, (p, known) = next(it)
+                    except StopIteration:
+                        break
+                    pending[pool.submit(_work, p, meta, known, timings)] = k
+                if start_bar is not None:
+                    start_bar()
+                    start_bar = None
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    k = pending.pop(fut)
+                    try:
+                        rec = fut.result()
+                    except BrokenProcessPool:
+                        raise IndexFailure(f"a worker process died (killed or out of memory?) while indexing "
+                                           f"{tasks[k][0]} or a file beside it; rerun with --resume") from None
+                    done(rec)
+                    results[k] = rec
+                while nxt in results:  # write in input order
+                    emit(results.pop(nxt))
+                    nxt += 1
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
