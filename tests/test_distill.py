@@ -143,6 +143,8 @@ def test_finetune_on_a_subset_of_classes_keeps_their_rows_and_scores_before(env)
     assert not r["head_replaced"] and r["classes"] == ["speech", "music"]
     assert r["test_before"]["files"] == r["test"]["files"] == 6
     assert 0 <= r["test_before"]["accuracy"] <= 1 and (env / "ft" / "test-before" / "metrics.json").is_file()
+    start = load_checkpoint(env / "ft" / "start.pt")
+    assert start["classes"] == ["speech", "music"] and torch.equal(start["state"]["head.weight"][0], old[0])
 
 
 def test_load_weights_same_classes_reorders_head(env):

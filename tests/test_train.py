@@ -160,3 +160,12 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     got = dict(q.get(timeout=5) for _ in range(2))
     assert math.isfinite(got[0])
     assert (tmp_path / "ddp" / "model.pt").is_file()
+
+
+def test_accuracy_ties_go_to_lower_validation_loss(tmp_path, monkeypatch):
+    import sonotype.train.loop as loop
+    losses = iter([0.5, 0.3, 0.4, 0.3])
+    monkeypatch.setattr(loop, "evaluate_clips", lambda *a, **k: {"accuracy": 1.0, "loss": next(losses)})
+    cfg = TrainConfig(model="slim", clip=0.5, epochs=4, updates_per_epoch=2, patience=100)
+    r = fit(toy_data(), cfg, tmp_path / "r", log=quiet)
+    assert r["best_epoch"] == 2 and load_checkpoint(tmp_path / "r" / "model.pt")["metrics"]["epoch"] == 2

@@ -7,8 +7,10 @@ preprocessing and input standardisation, and trains at a low learning rate. When
 corpus's classes are a subset of the checkpoint's (GTZAN music/speech after MUSAN), the
 output layer keeps the rows of those classes; when they differ otherwise, the output layer
 is replaced by a new one for the new classes (SwishNet: ``head``; MobileNet: the last
-Linear, ``head.2``; SNN: ``out``) and the rest of the network is kept. The starting
-checkpoint is also scored on the same test files, so the gain of fine-tuning is measured.
+Linear, ``head.2``; SNN: ``out``) and the rest of the network is kept. With the same
+classes or a subset, the starting point (``start.pt``: the checkpoint's weights and output
+rows for the corpus's classes, before any step) is scored on the same test files too, so
+the gain of fine-tuning is measured.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import numpy as np
 import torch
 
 from .data import Corpus, FeatureCache, open_corpus, write_split
+from .models import build_model
 from .train import TrainConfig, fit, load_checkpoint, make_datasets
+from .train.loop import _save_model
 from .train.checkpoint import features_of, prep_of
 
 # parameter-name prefix of each architecture's output layer
@@ -121,6 +125,10 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
         log(f"classes {classes} are a subset of {old}: their output rows are kept")
     elif not same:
         log(f"classes differ ({old} -> {classes}): the output layer is replaced")
+    if evaluate and parts["test"] and (same or subset):  # the starting point, scored on the test files below
+        start = build_model(arch, n_classes=len(classes), **kwargs)
+        load_weights(start, checkpoint, arch, classes)
+        _save_model(out / "start.pt", start, cfg, data, {"n_classes": len(classes), **kwargs}, {"epoch": 0}, 0.0)
     result = fit(data, cfg, out, resume=resume, log=log)
     result.update(corpus=corpus, checkpoint_from=str(checkpoint), fraction=fraction, denoise=denoise,
                   classes=classes, head_replaced=not (same or subset), feature_seconds=time.time() - t0,
@@ -129,8 +137,8 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     if evaluate and parts["test"]:
         result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
                                         cache_dir=cache_dir, workers=workers)
-        if same or subset:  # the starting model on the same files (its own head; other classes count as errors)
-            before = evaluate_model(checkpoint, parts["test"], out=out / "test-before", clip=clip,
+        if (out / "start.pt").is_file():
+            before = evaluate_model(out / "start.pt", parts["test"], out=out / "test-before", clip=clip,
                                     cache_dir=cache_dir, workers=workers)
             result["test_before"] = before
             log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {result['test']['accuracy']:.4f} after")

@@ -177,9 +177,13 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         state["history"].append({"epoch": epoch + 1, "train_loss": total / max(1, len(bar)),
                                  "val_accuracy": val["accuracy"], "val_loss": val.get("loss")})
         state["epoch"] = epoch + 1
-        improved = val["accuracy"] > state["best"]
+        # ties in accuracy (a small, saturated validation set) go to the lower validation loss
+        val_loss = val.get("loss")
+        improved = val["accuracy"] > state["best"] or (
+            val["accuracy"] == state["best"] and val_loss is not None and val_loss < state.get("best_loss", math.inf))
         if improved:
-            state.update(best=val["accuracy"], best_epoch=epoch + 1, stale=0)
+            state.update(best=val["accuracy"], best_loss=val_loss if val_loss is not None else math.inf,
+                         best_epoch=epoch + 1, stale=0)
         else:
             state["stale"] += 1
         if rank == 0:
