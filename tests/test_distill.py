@@ -234,7 +234,7 @@ def test_reproduce_distill_with_imagenet_rows(env, monkeypatch):
     text = (env / "d" / "distill.md").read_text()
     for name in ("| mobilenetv2-random |", "| mobilenetv2-imagenet |", "| slim-distilled-v2 |"):
         assert name in text, name
-    assert "skipped" not in text and "of 4 random clips each" in text
+    assert "skipped" not in text and "of 4 random clips each" in text and "Speech vs non-speech" in text
     v2 = load_checkpoint(env / "d" / "mobilenetv2-imagenet-1s" / "model.pt")["config"]
     assert v2["init"] == f"imagenet:{weights}" and v2["epoch_clips"] == 4
     dist = json.loads((env / "d" / "slim-distilled-v2-1s" / "train.json").read_text())["distill"]

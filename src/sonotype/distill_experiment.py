@@ -88,6 +88,11 @@ def _table(results, clips, weights, epochs, teacher_epochs, v2_epochs, v2_epoch_
                                        + [f"{100 * r[c]['accuracy']:.2f}" if c in r else "–" for c in clips]
                                        + [_paper(n, c) for c in clips]
                                        + ["/".join(f"{t:g}" for t in ts) or "–"]) + " |")
+    lines += ["", "Speech vs non-speech accuracy %:", "",
+              "| model | " + " | ".join(f"{c:g} s" for c in clips) + " |", "|---|" + "---|" * len(clips)]
+    for n in (n for n in ROWS if n in results):
+        lines.append("| " + " | ".join([n] + [f"{100 * results[n][c]['speech_accuracy']:.2f}" if c in results[n]
+                                              else "–" for c in clips]) + " |")
     budget = (f"SwishNets {epochs} epochs, MobileNet α = 0.25 {teacher_epochs} epochs"
               + (f", MobileNetV2 {v2_epochs} epochs" + (f" of {v2_epoch_clips:,} random clips each" if v2_epoch_clips
                                                          else "") if weights else "") + ".")
