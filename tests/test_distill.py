@@ -184,6 +184,18 @@ def test_cli_finetune_help(capsys):
     assert e.value.code == 0 and "--from" in out and "--fraction" in out and "logmmse" in out
 
 
+
+def test_cli_finetune_from_bundled_model_reports_before_and_after(env, capsys):
+    corpus = make_tree(env / "ms", ["speech", "music"], n=4)
+    rc = main(["finetune", "--from", "slim", "--corpus", corpus, "--fraction", "0.5", "--epochs", "1",
+               "--updates-per-epoch", "2", "--workers", "1", "--out", str(env / "ft")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "before fine-tuning" in out, out
+    assert load_checkpoint(env / "ft" / "model.pt")["classes"] == ["speech", "music"]
+    rc = main(["finetune", "--from", str(env / "missing.pt"), "--corpus", corpus, "--out", str(env / "x")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "missing.pt" in err and len(err.strip().splitlines()) == 1
+
 def test_reproduce_distill_tiny(env, capsys, monkeypatch):
     monkeypatch.setattr("sonotype.distill_experiment.find_imagenet_weights", lambda: None)
     corpus = make_tree(env / "musan")

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--init", default="random",
                    help="mobilenet / mobilenetv2 init: random (default), imagenet (needs the optional extra "
-                        "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict)")
+                        "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
+                        "Keras's mobilenet_2_5_224_tf_no_top.h5, needs sonotype[keras])")
     p.add_argument("--teacher", help="distil from this checkpoint (same classes; not with --augment)")
     p.add_argument("--temperature", default="1", type=_temperature,
                    help="distillation temperature T, or 'auto': one short run per T in 1,2,4,8,10, "
