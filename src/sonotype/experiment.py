@@ -55,16 +55,14 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     ``max(1, epochs // 5)``) per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps
     the T with the best validation accuracy, so it costs about ``len(TEMPERATURES) ×
     sweep_epochs`` extra epochs. The chosen T and the sweep are in ``train.json`` and in the
-    checkpoint's config (``distill``). Augmentation cannot be combined with a teacher.
+    checkpoint's config (``distill``). With ``augment`` the teacher hears the same augmented
+copies as the student (they are remade from the same seeds).
 
     ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
     """
     out = Path(out)
     resolve_init(init, model)
     if teacher is not None:
-        if augment is not None and augment.copies > 0:
-            raise ValueError("--teacher cannot be combined with --augment: the teacher would have to see the "
-                             "same augmented audio as the student")
         if model in ("gmm", "snn"):
             raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
         if not (temperature == "auto" or float(temperature) > 0):

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mobilenet / mobilenetv2 init: random (default), imagenet (needs the optional extra "
                         "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
                         "Keras's mobilenet_2_5_224_tf_no_top.h5, needs sonotype[keras])")
-    p.add_argument("--teacher", help="distil from this checkpoint (same classes; not with --augment)")
+    p.add_argument("--teacher", help="distil from this checkpoint (same classes; with --augment it hears the same augmented copies)")
     p.add_argument("--temperature", default="1", type=_temperature,
                    help="distillation temperature T, or 'auto': one short run per T in 1,2,4,8,10, "
                         "best on validation (costs 5 × --sweep-epochs extra epochs)")

@@ -35,6 +35,9 @@ class ClipData:
     test: ClipDataset | None
     files: dict
     jobs: dict | None = None  # split -> the Jobs behind ``files`` (augmented copies have variant > 0)
+    aug: AugmentParams | None = None  # how the augmented copies were made (a teacher remakes the same audio)
+    noise: tuple = ()
+    seed: int = 0
 
 
 def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, clip: float,
@@ -52,6 +55,7 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
     index = {c: k for k, c in enumerate(classes)}
     length = clip_length(clip, params)
     out, files, all_jobs = {}, {}, {}
+    noise = tuple(sorted(i.path for i in parts.get("train", []) if i.label == "noise"))
     for split, items in parts.items():
         items = [i for i in items if i.label in index]
         if not items:
@@ -60,7 +64,6 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         jobs = [Job(i.path, i.label) for i in items]
         if split == "train" and aug is not None and aug.copies > 0:
             jobs += [Job(i.path, i.label, v) for v in range(1, aug.copies + 1) for i in items]
-        noise = sorted(i.path for i in parts.get("train", []) if i.label == "noise")
         feats = featurize(jobs, params, prep, cache, aug, noise, seed, workers, desc=f"{split} features")
         labels = [index[j.label] for j in jobs]
         out[split] = ClipDataset(feats, labels, length, deltas=params.deltas if params.kind == "mfcc" else 0)
@@ -74,4 +77,4 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         if ds is not None:
             ds.set_standardisation(mean, std)
     return ClipData(classes, params, prep, clip, np.asarray(mean), np.asarray(std),
-                    out["train"], out.get("val"), out.get("test"), files, all_jobs)
+                    out["train"], out.get("val"), out.get("test"), files, all_jobs, aug, noise, seed)

@@ -10,9 +10,9 @@ Logits are computed once and cached on disk as ``.npy`` under
 ``$SONOTYPE_CACHE/teacher/``, keyed by the SHA-1 of the teacher checkpoint file, the
 digests of the audio files, the preprocessing and the clip layout.
 
-Augmented training copies (``Job.variant > 0``) are refused: the teacher would have to
-see the same augmented audio, which is not implemented (do not combine ``--augment``
-with ``--teacher``).
+Augmented training copies (``Job.variant > 0``) are remade for the teacher from the same
+augmentation parameters, noise files and seed: augmentation is seeded per (seed, copy,
+file), so the teacher hears exactly the audio the student's copy was made from.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def clip_logits(model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None, workers: int | None = None,
-                   log=print) -> np.ndarray:
+                   log=print, aug=None, noise_paths=(), seed: int = 0) -> np.ndarray:
     """Teacher logits ``(len(index), teacher classes)`` for a student's clips.
 
     Parameters
@@ -79,22 +79,26 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     cache_dir : path or None
         Feature cache (default ``$SONOTYPE_CACHE/features``); the logits are cached in
         ``$SONOTYPE_CACHE/teacher`` whatever it is.
+    aug, noise_paths, seed
+        How the student's augmented copies (``variant > 0``) were made (``ClipData.aug``,
+        ``.noise``, ``.seed``).
 
     Raises
     ------
     ValueError
-        For augmented jobs (``variant > 0``) or a clip start past a teacher feature matrix.
+        For augmented jobs without ``aug``, or a clip start past a teacher feature matrix.
     """
     from ..infer.classify import Classifier  # late: infer imports train
 
     jobs = [j if isinstance(j, Job) else Job(str(j), "") for j in jobs]
-    if any(j.variant for j in jobs):
-        raise ValueError("distillation with augmented training copies is not supported: the teacher would "
-                         "have to see the same augmented audio (drop --augment or --teacher)")
+    if any(j.variant for j in jobs) and aug is None:
+        raise ValueError("augmented training copies need their augmentation parameters for the teacher")
     index = [(int(i), int(s)) for i, s in index]
     blob = json.dumps({"teacher": _sha1_file(teacher_ckpt), "files": [file_digest(j.path) for j in jobs],
                        "index": hashlib.sha1(np.asarray(index, np.int64).tobytes()).hexdigest(),
-                       "length": int(length), "prep": prep.to_dict()}, sort_keys=True, default=str)
+                       "length": int(length), "prep": prep.to_dict(), "variants": [j.variant for j in jobs],
+                       "aug": None if aug is None else aug.to_dict(), "noise": len(noise_paths), "seed": seed},
+                      sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()
     path = default_cache_dir() / "teacher" / f"{key}.npy"
     if path.is_file():
@@ -107,8 +111,8 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     clf = Classifier(teacher_ckpt)
     log(f"teacher {teacher_ckpt}: logits for {len(index)} clips of {len(jobs)} files")
     used = sorted({i for i, _ in index})
-    feats = featurize([jobs[i] for i in used], clf.params, prep, FeatureCache(cache_dir), workers=workers,
-                      desc="teacher features")
+    feats = featurize([jobs[i] for i in used], clf.params, prep, FeatureCache(cache_dir), aug, noise_paths, seed,
+                      workers=workers, desc="teacher features")
     F = {i: None if f is None else fit_length(f, length) for i, f in zip(used, feats)}
     X = np.zeros((len(index), clf.params.n_channels, length), np.float32)
     for k, (i, s) in enumerate(index):
@@ -128,4 +132,4 @@ def teacher_logits_for(teacher_ckpt, data, cache_dir=None, workers: int | None =
     # the Jobs carry the augmentation variant; teacher_logits refuses augmented copies
     jobs = data.jobs["train"] if data.jobs else data.files["train"]
     return teacher_logits(teacher_ckpt, jobs, data.train.index, data.train.length, data.prep,
-                          cache_dir, workers, log)
+                          cache_dir, workers, log, aug=data.aug, noise_paths=data.noise, seed=data.seed)
