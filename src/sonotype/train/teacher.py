@@ -29,6 +29,9 @@ from ..data.clips import fit_length
 from ..models.predict import clip_proba
 
 
+CHUNK = 4096  # clips per teacher forward pass batch group
+
+
 def _sha1_file(path) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
@@ -114,15 +117,19 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     feats = featurize([jobs[i] for i in used], clf.params, prep, FeatureCache(cache_dir), aug, noise_paths, seed,
                       workers=workers, desc="teacher features")
     F = {i: None if f is None else fit_length(f, length) for i, f in zip(used, feats)}
-    X = np.zeros((len(index), clf.params.n_channels, length), np.float32)
-    for k, (i, s) in enumerate(index):
-        if F[i] is None:
-            raise ValueError(f"{jobs[i].path}: teacher features failed")
-        s = min(s, F[i].shape[1] - length)  # teacher frames may end a frame or two earlier
-        if s < 0:
-            raise ValueError(f"{jobs[i].path}: clip starts past the teacher's {F[i].shape[1]} frames")
-        X[k] = clf.standardise(F[i][:, s:s + length])
-    logits = clip_logits(clf.model, X)
+    out = []
+    for c0 in range(0, len(index), CHUNK):  # clips are built a chunk at a time: memory stays bounded
+        part = index[c0:c0 + CHUNK]
+        X = np.zeros((len(part), clf.params.n_channels, length), np.float32)
+        for k, (i, s) in enumerate(part):
+            if F[i] is None:
+                raise ValueError(f"{jobs[i].path}: teacher features failed")
+            s = min(s, F[i].shape[1] - length)  # teacher frames may end a frame or two earlier
+            if s < 0:
+                raise ValueError(f"{jobs[i].path}: clip starts past the teacher's {F[i].shape[1]} frames")
+            X[k] = clf.standardise(F[i][:, s:s + length])
+        out.append(clip_logits(clf.model, X))
+    logits = np.concatenate(out) if out else np.zeros((0, len(clf.classes)), np.float32)
     write_npy(path, logits)
     return logits
 
