@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import scipy.signal
 import soundfile as sf
+
+from sonotype.bench import segment as synth
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".au": "AU", ".mp3": "MP3"}
 DEFAULT_SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "AU": "PCM_16", "MP3": "MPEG_LAYER_III"}
@@ -27,45 +28,17 @@ def _peak(y: np.ndarray, peak: float) -> np.ndarray:
 
 def speech_like(dur: float, sr: int = 16000, seed: int = 0, peak: float = 0.5) -> np.ndarray:
     """Amplitude-modulated harmonic tone: gliding f0 ~110-190 Hz, ~4 Hz 'syllables'."""
-    rng = np.random.default_rng(seed)
-    n = int(round(dur * sr))
-    t = np.arange(n) / sr
-    f0 = 150 + 40 * np.sin(2 * np.pi * (0.5 + rng.random()) * t + rng.random() * 6)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    y = np.zeros(n)
-    for k in range(1, 25):
-        if k * 190 < sr / 2 - 200:
-            y += np.sin(k * phase) / k * (1.0 + 0.5 * np.sin(2 * np.pi * 0.3 * k * t))
-    env = np.clip(np.sin(2 * np.pi * (3.5 + rng.random()) * t + rng.random() * 6), 0, None) ** 1.5
-    return _peak(y * env, peak)
+    return _peak(synth.speech_like(int(round(dur * sr)), np.random.default_rng(seed), sr), peak)
 
 
 def music_like(dur: float, sr: int = 16000, seed: int = 0, peak: float = 0.5) -> np.ndarray:
     """Chords of harmonic notes changing every 0.5 s."""
-    rng = np.random.default_rng(seed)
-    n = int(round(dur * sr))
-    t = np.arange(n) / sr
-    y = np.zeros(n)
-    seg = int(0.5 * sr)
-    for s in range(0, n, seg):
-        root = 110 * 2 ** (rng.integers(0, 12) / 12)
-        tt = t[s:s + seg]
-        for semis in (0, 4, 7):
-            f = root * 2 ** (semis / 12)
-            for k in range(1, 6):
-                if k * f < sr / 2 - 100:
-                    y[s:s + seg] += np.sin(2 * np.pi * k * f * tt) / k**1.5
-        y[s:s + seg] *= np.exp(-1.5 * (tt - tt[0]))
-    return _peak(y, peak)
+    return _peak(synth.music_like(int(round(dur * sr)), np.random.default_rng(seed), sr), peak)
 
 
 def noise_like(dur: float, sr: int = 16000, seed: int = 0, peak: float = 0.5) -> np.ndarray:
     """Band-pass filtered white noise."""
-    rng = np.random.default_rng(seed)
-    n = int(round(dur * sr))
-    lo, hi = 200 + 300 * rng.random(), min(sr / 2 * 0.9, 2000 + 3000 * rng.random())
-    sos = scipy.signal.butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
-    return _peak(scipy.signal.sosfilt(sos, rng.standard_normal(n)), peak)
+    return _peak(synth.noise_like(int(round(dur * sr)), np.random.default_rng(seed), sr), peak)
 
 
 SIGNALS = {"speech": speech_like, "music": music_like, "noise": noise_like}

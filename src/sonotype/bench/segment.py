@@ -34,38 +34,42 @@ SR = 16000
 
 
 # --------------------------------------------------------------------------- synthetic audio
-def _speech_like(n: int, rng) -> np.ndarray:
-    t = np.arange(n) / SR
+# (the tests' signal fixtures use these too)
+def speech_like(n: int, rng, sr: int = SR) -> np.ndarray:
+    """``n`` samples of amplitude-modulated harmonic tone: gliding f0 ~110-190 Hz, ~4 Hz 'syllables'."""
+    t = np.arange(n) / sr
     f0 = 150 + 40 * np.sin(2 * np.pi * (0.5 + rng.random()) * t + rng.random() * 6)
-    phase = 2 * np.pi * np.cumsum(f0) / SR
+    phase = 2 * np.pi * np.cumsum(f0) / sr
     y = np.zeros(n)
     for k in range(1, 25):
-        if k * 190 < SR / 2 - 200:
+        if k * 190 < sr / 2 - 200:
             y += np.sin(k * phase) / k * (1.0 + 0.5 * np.sin(2 * np.pi * 0.3 * k * t))
     env = np.clip(np.sin(2 * np.pi * (3.5 + rng.random()) * t + rng.random() * 6), 0, None) ** 1.5
     return y * env
 
 
-def _music_like(n: int, rng) -> np.ndarray:
-    t = np.arange(n) / SR
+def music_like(n: int, rng, sr: int = SR) -> np.ndarray:
+    """``n`` samples of chords of harmonic notes changing every 0.5 s."""
+    t = np.arange(n) / sr
     y = np.zeros(n)
-    seg = SR // 2
+    seg = int(0.5 * sr)
     for s in range(0, n, seg):
         root = 110 * 2 ** (rng.integers(0, 12) / 12)
         tt = t[s:s + seg]
         for semis in (0, 4, 7):
             f = root * 2 ** (semis / 12)
             for k in range(1, 6):
-                if k * f < SR / 2 - 100:
+                if k * f < sr / 2 - 100:
                     y[s:s + seg] += np.sin(2 * np.pi * k * f * tt) / k ** 1.5
         y[s:s + seg] *= np.exp(-1.5 * (tt - tt[0]))
     return y
 
 
-def _noise_like(n: int, rng) -> np.ndarray:
+def noise_like(n: int, rng, sr: int = SR) -> np.ndarray:
+    """``n`` samples of band-pass filtered white noise."""
     import scipy.signal
-    lo, hi = 200 + 300 * rng.random(), 2000 + 3000 * rng.random()
-    sos = scipy.signal.butter(4, [lo, hi], btype="bandpass", fs=SR, output="sos")
+    lo, hi = 200 + 300 * rng.random(), min(sr / 2 * 0.9, 2000 + 3000 * rng.random())
+    sos = scipy.signal.butter(4, [lo, hi], btype="bandpass", fs=sr, output="sos")
     return scipy.signal.sosfilt(sos, rng.standard_normal(n))
 
 
@@ -78,7 +82,7 @@ def synthetic_blocks(seconds: float, seed: int = 0, block_seconds: float = 60.0)
     rng = np.random.default_rng(seed)
     pool = {k: [] for k in ("speech", "music", "noise")}
     piece = int(min(30.0, max(2.0, seconds)) * SR)
-    for kind, fn in (("speech", _speech_like), ("music", _music_like), ("noise", _noise_like)):
+    for kind, fn in (("speech", speech_like), ("music", music_like), ("noise", noise_like)):
         for _ in range(3):
             y = fn(piece, rng)
             pool[kind].append((y / max(np.abs(y).max(), 1e-9)).astype(np.float32))
