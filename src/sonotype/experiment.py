@@ -56,7 +56,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     the T with the best validation accuracy, so it costs about ``len(TEMPERATURES) ×
     sweep_epochs`` extra epochs. The chosen T and the sweep are in ``train.json`` and in the
     checkpoint's config (``distill``). With ``augment`` the teacher hears the same augmented
-copies as the student (they are remade from the same seeds).
+    copies as the student (they are remade from the same seeds).
 
     ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
     """

@@ -125,7 +125,8 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
         log(f"classes {classes} are a subset of {old}: their output rows are kept")
     elif not same:
         log(f"classes differ ({old} -> {classes}): the output layer is replaced")
-    if evaluate and parts["test"] and (same or subset):  # the starting point, scored on the test files below
+    score_start = bool(evaluate and parts["test"] and (same or subset))  # scored on the test files below
+    if score_start:
         start = build_model(arch, n_classes=len(classes), **kwargs)
         load_weights(start, checkpoint, arch, classes)
         _save_model(out / "start.pt", start, cfg, data, {"n_classes": len(classes), **kwargs}, {"epoch": 0}, 0.0)
@@ -137,7 +138,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     if evaluate and parts["test"]:
         result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
                                         cache_dir=cache_dir, workers=workers)
-        if (out / "start.pt").is_file():
+        if score_start:
             before = evaluate_model(out / "start.pt", parts["test"], out=out / "test-before", clip=clip,
                                     cache_dir=cache_dir, workers=workers)
             result["test_before"] = before

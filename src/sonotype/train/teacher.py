@@ -136,7 +136,7 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
 
 def teacher_logits_for(teacher_ckpt, data, cache_dir=None, workers: int | None = None, log=print) -> np.ndarray:
     """:func:`teacher_logits` for the training set of a :class:`~sonotype.train.data.ClipData`."""
-    # the Jobs carry the augmentation variant; teacher_logits refuses augmented copies
+    # the Jobs carry the augmentation variant; ClipData says how the copies were made
     jobs = data.jobs["train"] if data.jobs else data.files["train"]
     return teacher_logits(teacher_ckpt, jobs, data.train.index, data.train.length, data.prep,
                           cache_dir, workers, log, aug=data.aug, noise_paths=data.noise, seed=data.seed)
