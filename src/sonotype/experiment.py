@@ -4,18 +4,20 @@ The CLI commands ``train``, ``evaluate`` and ``reproduce clips`` are thin layers
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .data import (AugmentParams, ClipDataset, FeatureCache, Job, clip_length, featurize, make_split,
-                   open_corpus, read_split, write_split)
+from .data import (AugmentParams, ClipDataset, FeatureCache, Job, MelAugmentParams, clip_length, exclude, featurize,
+                   make_split, open_corpus, read_split, write_split)
 from .evaluate.figures import plot_confusion
 from .evaluate.metrics import clip_metrics
-from .evaluate.tables import clip_table, results_grid
+from .evaluate.tables import clip_table, results_grid, source_table
 from .infer.classify import Classifier
 from .models import count_parameters
 from .models.pretrained import resolve_init
@@ -27,11 +29,21 @@ from .train.teacher import teacher_logits_for
 TEMPERATURES = (1, 2, 4, 8, 10)  # the grid of temperature="auto"
 
 
-def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_source: str | None = None):
-    """Corpus spec → (corpus, {"train", "val", "test": items}), from a split CSV when given."""
+def load_parts(corpus: str, split: str | None = None, seed: int = 0, holdout_source: str | None = None,
+               exclude_list=None, log=None):
+    """Corpus spec → (corpus, {"train", "val", "test": items}), from a split CSV when given.
+
+    Files named in ``exclude_list`` (:func:`~sonotype.data.read_exclusions`) are left out
+    of every split, and ``log`` says how many.
+    """
     c = open_corpus(corpus)
+    if exclude_list:
+        c, n = exclude(c, exclude_list)
+        if log:
+            log(f"left out {n} files listed in {exclude_list}")
     if split:
-        return c, read_split(split)
+        keep = {i.path for i in c.items}
+        return c, {s: [i for i in its if i.path in keep] for s, its in read_split(split).items()}
     parts, _ = make_split(c, seed=seed, holdout_source=holdout_source)
     return c, parts
 
@@ -40,7 +52,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
                 resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
                 evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
-                alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None, **config) -> dict:
+                alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
+                mel_augment: MelAugmentParams | None = None, exclude_list=None, **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
@@ -59,18 +72,25 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     copies as the student (they are remade from the same seeds).
 
     ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
+    ``mel_augment`` draws log-mel augmentation afresh for every training batch
+    (:mod:`sonotype.data.melaug`; MFCC models, not with a teacher). ``balance="source"``
+    (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
+    ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
     """
     out = Path(out)
     resolve_init(init, model)
     if teacher is not None:
         if model in ("gmm", "snn"):
             raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
+        if mel_augment is not None:
+            raise ValueError("distillation uses cached teacher logits; it cannot be combined with log-mel augmentation")
         if not (temperature == "auto" or float(temperature) > 0):
             raise ValueError(f"temperature must be positive or 'auto', got {temperature!r}")
-    c, parts = load_parts(corpus, split, seed, holdout_source)
+    c, parts = load_parts(corpus, split, seed, holdout_source, exclude_list, log)
     assign = {i.path: s for s, its in parts.items() for i in its}
     write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
-    cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init, **config)
+    cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
+                      mel_augment=None if mel_augment is None else mel_augment.to_dict(), **config)
     t0 = time.time()
     params = features_for(model)
     if deltas is not None:
@@ -78,7 +98,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
             raise ValueError(f"--deltas applies to MFCC models, not {model}")
         params = params.with_(deltas=deltas)
     data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(),
-                         clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers)
+                         clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers,
+                         mel_aug=mel_augment)
     feat_s = time.time() - t0
     log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
         f"of {clip:g} s ({feat_s:.1f} s for features)")
@@ -105,7 +126,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     if teacher is not None:
         result["distill"] = cfg.distill
     result["init"] = init
-    result.update(corpus=corpus, holdout_source=holdout_source, augment=None if augment is None else augment.to_dict(),
+    result.update(corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list), augment=None if augment is None else augment.to_dict(),
                   feature_seconds=feat_s, train_clips=len(data.train))
     if evaluate and parts["test"]:
         result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
@@ -121,9 +142,35 @@ def clip_dataset(clf: Classifier, items, clip: float, cache_dir=None, workers=No
     feats = featurize([Job(i.path, i.label) for i in items], clf.params, clf.prep, FeatureCache(cache_dir),
                       workers=workers, desc="test features")
     return ClipDataset(feats, [index[i.label] for i in items], clip_length(clip, clf.params),
+                       sources=[i.source for i in items],
                        deltas=clf.params.deltas if clf.params.kind == "mfcc" else 0,
                        mean=clf.mean.ravel() if clf.mean is not None else None,
                        std=clf.std.ravel() if clf.std is not None else None)
+
+
+def source_recall(ds: ClipDataset, y, pred, classes) -> dict:
+    """``{source: {"label", "files", "n", "accuracy"}}`` over the clips of ``ds`` (sorted by accuracy)."""
+    src = np.array([ds.sources[ds.file_of(k)] for k in range(len(ds))], dtype=object)
+    rows = {}
+    for s in sorted(set(src)):
+        m = src == s
+        files = {ds.file_of(k) for k in np.flatnonzero(m)}
+        rows[s] = {"label": "/".join(sorted({classes[c] for c in np.unique(y[m])})), "files": len(files),
+                   "n": int(m.sum()), "accuracy": float(np.mean(pred[m] == y[m]))}
+    return dict(sorted(rows.items(), key=lambda kv: (kv[1]["accuracy"], kv[0])))
+
+
+def write_file_predictions(path, ds: ClipDataset, items, P, classes) -> None:
+    """One CSV row per file of ``ds``: path, label, source, clips and its clips' mean probabilities."""
+    files = np.array([ds.file_of(k) for k in range(len(ds))])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "source", "clips"] + [f"p_{c}" for c in classes])
+    for i, it in enumerate(items):
+        m = files == i
+        if m.any():
+            w.writerow([it.path, it.label, it.source, int(m.sum())] + [f"{v:.6f}" for v in P[m].mean(0)])
+    write_text(path, buf.getvalue())
 
 
 def evaluate_model(checkpoint, items_or_corpus, out=None, clip: float | None = None, split: str | None = None,
@@ -147,12 +194,16 @@ def evaluate_model(checkpoint, items_or_corpus, out=None, clip: float | None = N
     names = np.array(clf.classes)
     m = clip_metrics(list(names[y]), list(names[P.argmax(1)]), clf.classes)
     m.update(model=clf.checkpoint["arch"], checkpoint=str(checkpoint), clip=clip, files=len(items),
-             params=count_parameters(clf.model), predict_seconds=time.time() - t1, feature_seconds=t1 - t0)
+             params=count_parameters(clf.model), predict_seconds=time.time() - t1, feature_seconds=t1 - t0,
+             sources=source_recall(ds, y, P.argmax(1), clf.classes))
     if out is not None:
         out = Path(out)
         write_json(out / "metrics.json", m)
+        write_file_predictions(out / "predictions.csv", ds, [i for i in items if i.label in clf.classes], P,
+                               clf.classes)
         write_text(out / "table.md", clip_table([{"model": m["model"], "params": m["params"], "clip": clip,
-                                                  "metrics": m}]))
+                                                  "metrics": m}]) + "\n### Accuracy by source\n\n"
+                   + source_table(m["sources"]))
         plot_confusion(m["confusion"], clf.classes, out / "confusion.png",
                        title=f"{m['model']} · {clip:g} s clips · acc {100 * m['accuracy']:.2f} %")
     return m

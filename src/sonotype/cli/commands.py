@@ -139,11 +139,13 @@ def data_cache(args):
 
 
 def train(args):
-    from ..data import AugmentParams
+    from ..data import AugmentParams, MelAugmentParams
     from ..experiment import train_model
     with user_errors():
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
+                        mel_augment=MelAugmentParams() if args.mel_augment else None, balance=args.balance,
+                        exclude_list=args.exclude,
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
                         deltas=args.deltas,
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,

@@ -9,6 +9,7 @@ from .. import __version__
 from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
+from . import source_commands
 
 
 def _add_corpus(p, required=True):
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmented copies per training file (noise mix, gain, telephone, codec, reverb); 0 = off")
     p.add_argument("--deltas", type=int, choices=[0, 1, 2],
                    help="MFCC deltas as extra input channels (default: 0 for SwishNet, 2 for GMM/SNN)")
+    p.add_argument("--mel-augment", action="store_true",
+                   help="log-mel augmentation drawn afresh per batch: background mix, EQ, band limits, room, "
+                        "SpecAugment (MFCC models)")
+    p.add_argument("--balance", choices=["none", "source"], default="none",
+                   help="source: every source of a class is drawn equally often (default none)")
+    p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--init", default="random",
@@ -206,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--augment", type=int, default=1, metavar="COPIES", help="augmented copies in the augmented run")
     q.add_argument("--epochs", type=int, default=15)
     q.set_defaults(func=commands.reproduce_holdout)
+    source_commands.add_parsers(rsub, dsub)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX (standardisation inside the graph)")
     p.add_argument("--model", required=True, help="checkpoint or bundled name")

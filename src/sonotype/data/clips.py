@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..features import FeatureParams, add_deltas
+from .melaug import augment_clip, mel_centres, mel_to_mfcc
 
 
 def clip_length(seconds: float, params: FeatureParams) -> int:
@@ -46,12 +47,15 @@ class ClipDataset(Dataset):
         Clip length and hop in frames.
     deltas : int
         Δ / ΔΔ stacked per clip (0, 1, 2).
+    sources : list of str or None
+        Source per file (for source-balanced sampling).
     mean, std : numpy.ndarray or None
         Per-channel standardisation applied to each clip.
     """
 
     def __init__(self, feats, labels, length: int, hop: int | None = None, deltas: int = 0,
-                 mean=None, std=None, min_fraction: float = 0.25):
+                 mean=None, std=None, min_fraction: float = 0.25, sources=None):
+        self.sources = list(sources) if sources is not None else [""] * len(labels)
         self.length, self.hop, self.deltas = length, hop or max(1, length // 2), deltas
         self.feats = [None if F is None else fit_length(F, length) for F in feats]
         self.labels = list(labels)
@@ -68,12 +72,22 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def clip(self, k: int) -> np.ndarray:
+    def raw(self, k: int) -> np.ndarray:
+        """Clip ``k`` as stored (before deltas and standardisation)."""
         i, s = self.index[k]
-        x = add_deltas(self.feats[i][:, s:s + self.length], self.deltas)
+        return self.feats[i][:, s:s + self.length]
+
+    def features(self, stored: np.ndarray) -> np.ndarray:
+        """Model input (before standardisation) of a stored clip."""
+        return add_deltas(stored, self.deltas)
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x.astype(np.float32, copy=False)
+
+    def clip(self, k: int) -> np.ndarray:
+        return self.standardise(self.features(self.raw(k)))
 
     def __getitem__(self, k: int):
         return torch.from_numpy(np.ascontiguousarray(self.clip(k))), self.labels[self.index[k][0]]
@@ -91,6 +105,17 @@ class ClipDataset(Dataset):
     def file_of(self, k: int) -> int:
         return self.index[k][0]
 
+    def source_weights(self) -> np.ndarray:
+        """Per-clip sampling weights giving every (class, source) the same share of its class."""
+        y = self.clip_labels()
+        src = np.array([self.sources[i] for i, _ in self.index], dtype=object)
+        w = np.zeros(len(y))
+        for c in np.unique(y):
+            m = y == c
+            keys, inv, counts = np.unique(src[m], return_inverse=True, return_counts=True)
+            w[m] = 1.0 / (counts[inv] * len(keys)) * m.sum()
+        return w / w.sum()
+
     def stats(self, max_clips: int = 5000, seed: int = 0):
         """Per-channel mean and std over (a sample of) the clips."""
         if not self.index:
@@ -102,3 +127,52 @@ class ClipDataset(Dataset):
         X = np.concatenate([self.clip(int(k)) for k in sorted(ks)], axis=1)
         self.mean, self.std = saved
         return X.mean(1), np.maximum(X.std(1), 1e-3)
+
+
+class MelClipDataset(ClipDataset):
+    """Clips over dB log-mel matrices whose model input is MFCC (+ Δ, ΔΔ), computed per clip.
+
+    :meth:`clip` gives the clean input, equal to a :class:`ClipDataset` over the MFCCs of
+    the same files; :meth:`batch` draws a fresh :class:`~sonotype.data.melaug.MelAugmentParams`
+    chain per clip (backgrounds come from this dataset's own clips).
+
+    Parameters
+    ----------
+    mels : list of numpy.ndarray
+        dB log-mel ``(bands, frames)`` per file (``None`` entries are skipped).
+    labels : list of int
+        Class index per file; ``classes`` names them.
+    n_mfcc, deltas : int
+        Cepstra kept and Δ / ΔΔ stacked, as in the model's feature parameters.
+    aug : MelAugmentParams or None
+        The augmentation :meth:`batch` draws (None: clean batches).
+    """
+
+    def __init__(self, mels, labels, length: int, classes, n_mfcc: int = 20, deltas: int = 0, aug=None,
+                 sr: int = 16000, **kwargs):
+        super().__init__(mels, labels, length, deltas=deltas, **kwargs)
+        self.classes, self.n_mfcc, self.aug = list(classes), n_mfcc, aug
+        self.centres = mel_centres(mels[next(i for i, F in enumerate(mels) if F is not None)].shape[0], sr)
+        names = np.array(self.classes)[self.clip_labels()] if len(self) else np.array([])
+        self._by_class = {c: np.flatnonzero(names == c) for c in self.classes}
+
+    def features(self, stored: np.ndarray) -> np.ndarray:
+        return mel_to_mfcc(stored, self.n_mfcc, self.deltas)
+
+    def _background(self, kinds, rng):
+        pool = [self._by_class[c] for c in kinds if len(self._by_class.get(c, ()))]
+        if not pool:
+            return None
+        ks = pool[int(rng.integers(len(pool)))]
+        return self.raw(int(ks[rng.integers(len(ks))]))
+
+    def batch(self, ks, rng: np.random.Generator) -> np.ndarray:
+        """Standardised model inputs ``(len(ks), channels, frames)`` of clips ``ks``, augmented."""
+        out = []
+        for k in ks:
+            L = self.raw(int(k))
+            if self.aug is not None:
+                label = self.classes[self.labels[self.index[int(k)][0]]]
+                L = augment_clip(L, label, rng, self.aug, self._background, self.centres)
+            out.append(self.standardise(self.features(L)))
+        return np.stack(out)

@@ -6,6 +6,7 @@ track or original recording) so splits can keep a group on one side.
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,3 +170,25 @@ def open_corpus(spec: str) -> Corpus:
     if not Path(path).exists():
         raise CorpusError(f"{path}: no such file or directory")
     return READERS[kind](path)
+
+
+def read_exclusions(path) -> dict:
+    """``{relative path: reason}`` from an exclusion list (CSV ``path,reason``, paths relative
+    to the corpus root, ``#`` lines are comments)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: exclusion list not found")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    if rows and "path" not in rows[0]:
+        raise CorpusError(f"{path}: an exclusion list needs a 'path' column")
+    return {Path(r["path"]).as_posix(): (r.get("reason") or "") for r in rows}
+
+
+def exclude(corpus: Corpus, path) -> tuple:
+    """``(corpus without the listed files, number left out)``; listed files not in the corpus
+    are ignored (a list can serve a corpus and its subsets)."""
+    listed = read_exclusions(path)
+    root = Path(corpus.root)
+    keep = [i for i in corpus.items if Path(os.path.relpath(i.path, root)).as_posix() not in listed]
+    return Corpus(corpus.kind, corpus.root, keep), len(corpus.items) - len(keep)

@@ -121,3 +121,13 @@ def segment_table(rows):
                      _pct(m.get("speech_accuracy")), *_recalls(m),
                      _paper_pct(paper_segment_accuracy(row["model"], row["window"]))])
     return _markdown(header, body)
+
+
+def source_table(sources: dict) -> str:
+    """Accuracy of each source's clips (the recall of its class), worst first.
+
+    ``sources`` maps a source to ``{"label", "files", "n", "accuracy"}``.
+    """
+    rows = sorted(sources.items(), key=lambda kv: (kv[1]["accuracy"], kv[0]))
+    return _markdown(["source", "class", "files", "clips", "accuracy %"],
+                     [[s or DASH, v["label"], v["files"], v["n"], _pct(v["accuracy"])] for s, v in rows])

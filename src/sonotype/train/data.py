@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import AugmentParams, ClipDataset, FeatureCache, Job, clip_length, featurize
+from ..data import AugmentParams, ClipDataset, FeatureCache, Job, MelAugmentParams, MelClipDataset, clip_length, featurize
 from ..features import LOGMEL, MFCC, MFCC_DELTAS, FeatureParams
 from ..preprocess import PreprocessParams
 
@@ -38,11 +38,13 @@ class ClipData:
     aug: AugmentParams | None = None  # how the augmented copies were made (a teacher remakes the same audio)
     noise: tuple = ()
     seed: int = 0
+    mel_aug: MelAugmentParams | None = None  # drawn afresh per training batch (train is a MelClipDataset)
 
 
 def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, clip: float,
                   classes=None, cache: FeatureCache | None = None, aug: AugmentParams | None = None,
-                  seed: int = 0, workers: int | None = None, mean=None, std=None) -> ClipData:
+                  seed: int = 0, workers: int | None = None, mean=None, std=None,
+                  mel_aug: MelAugmentParams | None = None) -> ClipData:
     """Featurize the items of ``parts`` (``{"train": [...], "val": [...], "test": [...]}``)
     and cut clips of ``clip`` seconds with 50 % overlap.
 
@@ -64,9 +66,17 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         jobs = [Job(i.path, i.label) for i in items]
         if split == "train" and aug is not None and aug.copies > 0:
             jobs += [Job(i.path, i.label, v) for v in range(1, aug.copies + 1) for i in items]
-        feats = featurize(jobs, params, prep, cache, aug, noise, seed, workers, desc=f"{split} features")
+        sources = [i.source for i in items] * (len(jobs) // len(items))
         labels = [index[j.label] for j in jobs]
-        out[split] = ClipDataset(feats, labels, length, deltas=params.deltas if params.kind == "mfcc" else 0)
+        deltas = params.deltas if params.kind == "mfcc" else 0
+        if split == "train" and mel_aug is not None:
+            mels = featurize(jobs, params.with_(kind="logmel", deltas=0), prep, cache, aug, noise, seed, workers,
+                             desc=f"{split} log-mel")
+            out[split] = MelClipDataset(mels, labels, length, classes, params.n_mfcc, deltas, mel_aug,
+                                        sr=params.sr, sources=sources)
+        else:
+            feats = featurize(jobs, params, prep, cache, aug, noise, seed, workers, desc=f"{split} features")
+            out[split] = ClipDataset(feats, labels, length, deltas=deltas, sources=sources)
         files[split] = [j.path for j in jobs]
         all_jobs[split] = jobs
     if out.get("train") is None:
@@ -77,4 +87,4 @@ def make_datasets(parts: dict, params: FeatureParams, prep: PreprocessParams, cl
         if ds is not None:
             ds.set_standardisation(mean, std)
     return ClipData(classes, params, prep, clip, np.asarray(mean), np.asarray(std),
-                    out["train"], out.get("val"), out.get("test"), files, all_jobs, aug, noise, seed)
+                    out["train"], out.get("val"), out.get("test"), files, all_jobs, aug, noise, seed, mel_aug)

@@ -40,6 +40,10 @@ class TrainConfig:
     epoch_clips: int | None = None
     patience: int = 15
     seed: int = 0
+    # "source": each epoch draws clips so that every (class, source) has the same share of its class
+    balance: str = "none"
+    # log-mel augmentation drawn per batch (MelAugmentParams.to_dict(); stored only, the data carries it)
+    mel_augment: dict | None = None
     class_weights: bool = True
     gmm_components: int = 256
     gmm_frames: int = 40000
@@ -147,7 +151,10 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         log(f"resuming {out} at epoch {state['epoch']}")
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     t0 = time.time()
-    X_all, labels = (torch.from_numpy(a) for a in data.train.arrays())
+    fresh = getattr(data.train, "aug", None) is not None  # augmented afresh per batch
+    labels = torch.from_numpy(data.train.clip_labels())
+    X_all = None if fresh else torch.from_numpy(data.train.arrays()[0])
+    draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
     soft_all = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     for epoch in range(state["epoch"], cfg.epochs):
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -156,14 +163,19 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
             sampler.set_epoch(epoch)
         else:
             sampler = RandomSampler(data.train, generator=g)
-        idx = list(iter(sampler))[:n // world if world > 1 else n]
+        if draw is not None and world == 1:
+            idx = torch.multinomial(draw, n, replacement=True, generator=g).tolist()
+        else:
+            idx = list(iter(sampler))[:n // world if world > 1 else n]
         net.train()
         total = 0.0
         bar = tqdm(range(0, len(idx), max(1, batch // world)), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=None if rank == 0 else True, leave=False)
         for b, i in enumerate(bar):
             ks = idx[i:i + max(1, batch // world)]
-            xb, yb = X_all[ks].to(device), labels[ks].to(device)
+            xb = torch.from_numpy(data.train.batch(ks, np.random.default_rng([cfg.seed, epoch, b]))) if fresh \
+                else X_all[ks]
+            xb, yb = xb.to(device), labels[ks].to(device)
             soft = None if soft_all is None else soft_all[ks].to(device)
             for grp in opt.param_groups:
                 grp["lr"] = sgdr(epoch * steps + b, cfg.cycle * steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)

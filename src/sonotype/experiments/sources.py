@@ -1,0 +1,185 @@
+"""Source-fold cross-validation: the project's measure of accuracy on recordings never heard.
+
+Within each class, sources are dealt into ``k`` folds balanced by hours; fold ``f`` trains on
+the other folds' sources (train / val split by group) and is tested on every file of its own
+sources. Each source is tested exactly once, by a model that never heard it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..atomic import write_json, write_text
+from ..data import AugmentParams, MelAugmentParams, open_corpus, split_items, write_split
+from ..evaluate.metrics import clip_metrics
+from ..experiment import train_model
+
+# recipe name -> train_model keyword arguments
+RECIPES = {
+    "paper": {"deltas": 0},  # the paper's 20 static MFCCs, no augmentation
+    "plain": {"deltas": 2},  # + Δ, ΔΔ, no augmentation
+    "waveform": {"deltas": 2, "augment": AugmentParams(copies=1)},  # the recipe of the models bundled before
+    "mel": {"deltas": 2, "mel_augment": MelAugmentParams()},
+    "mel-balanced": {"deltas": 2, "mel_augment": MelAugmentParams(), "balance": "source"},
+    "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
+    "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
+}
+DEPLOYED = "mel-balanced"  # the recipe of the bundled models (chosen by this cross-validation)
+RECIPES["deployed"] = RECIPES[DEPLOYED]
+
+
+def source_hours(items) -> dict:
+    """``{(label, source): hours}`` from the files' headers."""
+    hours = defaultdict(float)
+    for it in items:
+        try:
+            hours[(it.label, it.source)] += sf.info(it.path).duration / 3600
+        except (RuntimeError, sf.LibsndfileError):
+            hours[(it.label, it.source)] += 0.0
+    return dict(hours)
+
+
+def source_folds(hours: dict, k: int = 5, seed: int = 0) -> dict:
+    """Deal each class's sources into ``k`` folds, balanced by hours.
+
+    Per class, sources are shuffled with ``seed`` and then, largest first, each goes to the
+    fold with the fewest hours of that class so far.
+
+    Parameters
+    ----------
+    hours : dict
+        ``{(label, source): hours}``.
+
+    Returns
+    -------
+    dict
+        ``{(label, source): fold}`` with folds ``0 .. k-1``.
+    """
+    if k < 2:
+        raise ValueError(f"need at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label in sorted({l for l, _ in hours}):
+        keys = sorted(key for key in hours if key[0] == label)
+        keys = [keys[i] for i in rng.permutation(len(keys))]
+        load = np.zeros(k)
+        for key in sorted(keys, key=lambda key: -hours[key]):  # stable: the shuffle breaks ties
+            f = int(np.argmin(load))
+            out[key] = f
+            load[f] += hours[key]
+    return out
+
+
+def fold_split(corpus, folds: dict, fold: int, seed: int = 0) -> dict:
+    """``{path: split}``: fold ``fold``'s sources to test, the rest to train / val by group."""
+    test = [i for i in corpus.items if folds[(i.label, i.source)] == fold]
+    rest = [i for i in corpus.items if folds[(i.label, i.source)] != fold]
+    assign = split_items(rest, (0.65 / 0.75, 0.10 / 0.75, 0.0), seed)
+    assign.update({i.path: "test" for i in test})
+    return assign
+
+
+def _run_fold(corpus, c, folds, f, recipe, model, clip, out, seed, log, config) -> dict:
+    done = out / "train.json"
+    if done.is_file():
+        r = json.loads(done.read_text())
+        if "test" in r:
+            return r
+    write_split(out / "fold-split.csv", c, fold_split(c, folds, f, seed))
+    log(f"fold {f + 1}: {recipe}, {model}, {clip:g} s clips → {out}")
+    return train_model(corpus, model, clip, out, split=str(out / "fold-split.csv"), seed=seed, log=log,
+                       **{**RECIPES[recipe], **config})
+
+
+def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", clip: float = 2.0,
+                      recipes=("paper", "deployed"), seed: int = 0, only=None, log=print, **config) -> str | None:
+    """Source-fold cross-validation of ``model`` under each recipe in ``recipes`` (:data:`RECIPES`).
+
+    Runs resume: a fold with a finished ``train.json`` is read back. ``only`` (fold numbers
+    from 0) runs just those folds and writes no table, so folds can run in parallel
+    processes; a last call without it writes ``sources.md`` and ``sources.json``, and per
+    recipe ``<recipe>/oof.csv`` (out-of-fold file probabilities, for ``data audit``).
+    ``config`` goes to :func:`~sonotype.experiment.train_model` (``epochs``, ``epoch_clips``...).
+    """
+    out = Path(out)
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        raise ValueError(f"unknown recipe(s) {unknown}; choose from {sorted(RECIPES)}")
+    c = open_corpus(corpus)
+    assignment = source_folds(source_hours(c.items), folds, seed)
+    write_json(out / "folds.json", [{"label": l, "source": s, "fold": f} for (l, s), f in sorted(assignment.items())])
+    results = {}
+    for recipe in recipes:
+        runs = [_run_fold(corpus, c, assignment, f, recipe, model, clip, out / recipe / f"fold{f}", seed, log, config)
+                for f in range(folds) if only is None or f in only]
+        results[recipe] = runs
+    if only is not None:
+        return None
+    summary = {r: summarise(runs) for r, runs in results.items()}
+    for recipe in recipes:
+        merge_predictions([out / recipe / f"fold{f}" / "test" / "predictions.csv" for f in range(folds)],
+                          out / recipe / "oof.csv")
+    text = sources_table(summary, model, clip, folds)
+    write_json(out / "sources.json", summary)
+    write_text(out / "sources.md", text)
+    return text
+
+
+def summarise(runs) -> dict:
+    """Pool the folds' test results: per source, per class, macro mean over sources, overall."""
+    sources, conf, classes = {}, None, None
+    for r in runs:
+        t = r["test"]
+        sources.update(t["sources"])
+        cm = np.array(t["confusion"])[:, :len(t["classes"])]
+        conf = cm if conf is None else conf + cm
+        classes = t["classes"]
+    truth = [c for i, c in enumerate(classes) for _ in range(int(conf[i].sum()))]
+    pred = [classes[j] for i in range(len(classes)) for j in range(len(classes)) for _ in range(int(conf[i, j]))]
+    pooled = clip_metrics(truth, pred, classes)
+    per_class = {c: float(np.mean([s["accuracy"] for s in sources.values() if s["label"] == c]))
+                 for c in classes if any(s["label"] == c for s in sources.values())}
+    return {"sources": sources, "class_source_mean": per_class, "pooled": pooled,
+            "macro_source_mean": float(np.mean([s["accuracy"] for s in sources.values()]))}
+
+
+def merge_predictions(paths, out) -> None:
+    """Concatenate the folds' ``predictions.csv`` into one out-of-fold table."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for k, p in enumerate(paths):
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        w.writerows(rows if k == 0 else rows[1:])
+    write_text(out, buf.getvalue())
+
+
+def sources_table(summary: dict, model: str, clip: float, folds: int) -> str:
+    """Markdown: one row per source, then per class and overall, a column per recipe."""
+    recipes = list(summary)
+    first = summary[recipes[0]]
+    pct = lambda v: f"{100 * v:.2f}"
+    head = "| class | source | files | clips | " + " | ".join(f"{r} %" for r in recipes) + " |"
+    lines = [f"Source-fold cross-validation, {model}, {clip:g} s clips, {folds} folds: every source is tested "
+             "by a model trained without it.\n", head, "|" + "---|" * (4 + len(recipes))]
+    order = sorted(first["sources"], key=lambda s: (first["sources"][s]["label"], s))
+    for s in order:
+        row = first["sources"][s]
+        lines.append(f"| {row['label']} | {s} | {row['files']} | {row['n']} | "
+                     + " | ".join(pct(summary[r]["sources"][s]["accuracy"]) for r in recipes) + " |")
+    for c in first["class_source_mean"]:
+        lines.append(f"| **{c}** | mean over its sources | | | "
+                     + " | ".join(pct(summary[r]["class_source_mean"][c]) for r in recipes) + " |")
+    lines.append("| **all** | **macro mean over sources** | | | "
+                 + " | ".join(f"**{pct(summary[r]['macro_source_mean'])}**" for r in recipes) + " |")
+    lines.append(f"| all | pooled clips | | {first['pooled']['n']} | "
+                 + " | ".join(pct(summary[r]["pooled"]["accuracy"]) for r in recipes) + " |")
+    lines.append("| all | speech vs non-speech, pooled | | | "
+                 + " | ".join(pct(summary[r]["pooled"]["speech_accuracy"]) for r in recipes) + " |")
+    return "\n".join(lines) + "\n"

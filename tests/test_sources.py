@@ -1,0 +1,201 @@
+"""Source-fold cross-validation, log-mel augmentation, per-source scores and the label audit."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sonotype.cli.main import main
+from sonotype.data import ClipDataset, Corpus, Item, MelAugmentParams, MelClipDataset
+from sonotype.data.melaug import augment_clip, band_curve, mel_centres, mix_power, room_tail
+from sonotype.experiments import audit_labels, source_folds
+from sonotype.experiments.sources import fold_split
+from sonotype.features import FeatureParams, extract
+
+CLASSES = ["speech", "music", "noise"]
+
+
+# ------------------------------------------------------------------ folds
+def test_source_folds_balance_hours_and_are_seeded():
+    rng = np.random.default_rng(1)
+    hours = {(label, f"{label}-{k}"): float(h) for label in CLASSES for k, h in enumerate(rng.uniform(0.1, 2, 9))}
+    hours[("music", "big")] = 5.0
+    a = source_folds(hours, 3, seed=0)
+    assert set(a) == set(hours) and set(a.values()) == {0, 1, 2}
+    assert a == source_folds(hours, 3, seed=0)
+    for label in CLASSES:
+        load = np.zeros(3)
+        for key, f in a.items():
+            if key[0] == label:
+                load[f] += hours[key]
+        biggest = max(h for key, h in hours.items() if key[0] == label)
+        assert load.max() - load.min() <= biggest + 1e-9  # greedy largest-first bound
+    assert sum(a[k] == a[("music", "big")] for k in a if k[0] == "music") < 9  # the big source is not alone with all
+    with pytest.raises(ValueError, match="2 folds"):
+        source_folds(hours, 1)
+
+
+def test_fold_split_tests_exactly_the_fold_and_keeps_groups_whole():
+    items = [Item(f"/d/{l}/{s}/{g}-{k}.wav", l, f"{l}-{s}-{g}", s)
+             for l in CLASSES for s in ("a", "b", "c") for g in range(4) for k in range(2)]
+    c = Corpus("manifest", "/d", items)
+    folds = source_folds({(i.label, i.source): 1.0 for i in items}, 3, seed=2)
+    assign = fold_split(c, folds, 1)
+    assert {i.path for i in items if assign[i.path] == "test"} == {i.path for i in items if folds[(i.label, i.source)] == 1}
+    groups = {}
+    for i in items:
+        groups.setdefault(i.group, set()).add(assign[i.path])
+    assert all(len(s) == 1 for s in groups.values())
+    assert {"train", "val"} <= set(assign.values())
+
+
+# ------------------------------------------------------------------ log-mel augmentation
+def test_mel_dataset_clean_clips_equal_the_mfcc_front_end(signals):
+    y = np.concatenate([signals.speech_like(3.0, seed=1), signals.music_like(2.0, seed=2)])
+    mfcc = extract(y, FeatureParams())
+    mel = extract(y, FeatureParams(kind="logmel", n_mels=32))
+    a = ClipDataset([mfcc], [0], 100, deltas=2)
+    b = MelClipDataset([mel], [0], 100, CLASSES, n_mfcc=20, deltas=2)
+    assert len(a) == len(b) > 3
+    for k in range(len(a)):
+        np.testing.assert_allclose(b.clip(k), a.clip(k), atol=1e-3)
+    np.testing.assert_allclose(b.batch(range(len(b)), np.random.default_rng(0)), a.arrays()[0], atol=1e-3)
+
+
+def test_mix_power_reaches_the_snr():
+    rng = np.random.default_rng(0)
+    L, B = rng.normal(-30, 5, (32, 100)), rng.normal(-40, 5, (32, 100))
+    M = mix_power(L, B, 10.0)
+    added = (10 ** (M / 10)).sum() - (10 ** (L / 10)).sum()
+    assert 10 * np.log10((10 ** (L / 10)).sum() / added) == pytest.approx(10.0, abs=1e-6)
+
+
+def test_room_tail_is_causal_and_decays():
+    quiet = np.full((4, 200), -100.0)
+    L = quiet.copy()
+    L[:, 100] = 0.0  # an impulse at frame 100
+    R = room_tail(L, rt60=0.5, drr_db=0.0)
+    np.testing.assert_allclose(R[:, :100], room_tail(quiet, 0.5, 0.0)[:, :100])  # nothing before the onset changes
+    assert R[0, 100] == pytest.approx(0.0, abs=1e-3)
+    tail = R[0, 101:160]
+    assert tail[0] > -30 and np.all(np.diff(tail) < 0)
+    assert tail[50] == pytest.approx(tail[0] - 60 * 0.5 / 0.5, abs=1.0)  # 60 dB per RT60: 50 frames = 0.5 s
+
+
+def test_band_curve_telephone_cuts_high_bands():
+    centres = mel_centres(32)
+    cuts = [band_curve(centres, np.random.default_rng(s)) for s in range(40)]
+    for g in cuts:
+        assert g.max() <= 0 and g.min() >= -60
+    assert any(g[centres > 5000].max() <= -20 and g[np.argmin(np.abs(centres - 1000))] == 0 for g in cuts)
+
+
+def test_augment_clip_is_seeded_and_never_mixes_into_noise():
+    L = np.random.default_rng(0).normal(-30, 5, (32, 200)).astype(np.float32)
+    p = MelAugmentParams(mix=1.0)
+    asked = []
+
+    def background(kinds, rng):
+        asked.append(kinds)
+        return L[::-1].copy()
+    a = augment_clip(L, "speech", np.random.default_rng(5), p, background, mel_centres(32))
+    b = augment_clip(L, "speech", np.random.default_rng(5), p, background, mel_centres(32))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, L)
+    assert asked == [("noise", "music"), ("noise", "music")]
+    augment_clip(L, "noise", np.random.default_rng(5), p, background, mel_centres(32))
+    assert len(asked) == 2
+
+
+def test_source_weights_give_each_source_an_equal_share():
+    feats = [np.zeros((20, n), np.float32) for n in (1000, 100, 100, 300)]
+    ds = ClipDataset(feats, [0, 0, 1, 1], 50, sources=["big", "small", "x", "y"])
+    w = ds.source_weights()
+    src = np.array([ds.sources[ds.file_of(k)] for k in range(len(ds))])
+    share = {s: w[src == s].sum() for s in set(src)}
+    assert share["big"] == pytest.approx(share["small"])
+    assert share["x"] == pytest.approx(share["y"])
+    assert w.sum() == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ audit
+def test_audit_ranks_a_mislabelled_file_first(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(60):
+        label = CLASSES[k % 3]
+        p = np.full(3, 0.05)
+        p[k % 3] = 0.9
+        p = p + rng.uniform(0, 0.02, 3)
+        rows.append([f"/d/{k}.wav", label, "src", "4", *(p / p.sum())])
+    rows[6][4:] = [0.01, 0.98, 0.01]  # a "speech" file every model hears as music
+    with open(tmp_path / "oof.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "source", "clips", "p_speech", "p_music", "p_noise"])
+        w.writerows(rows)
+    ranked = audit_labels(tmp_path / "oof.csv", tmp_path / "audit", top=5)
+    assert ranked[0]["path"] == "/d/6.wav" and ranked[0]["predicted"] == "music" and ranked[0]["flagged"]
+    assert sum(r["flagged"] for r in ranked) < 5
+    page = (tmp_path / "audit" / "audit.html").read_text()
+    assert page.count("<audio") == 5 and "6.wav" in page
+
+
+# ------------------------------------------------------------------ end to end
+def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
+    out = tmp_path / "cv"
+    base = ["--folds", "2", "--model", "slim", "--clip", "0.5", "--epochs", "1", "--epoch-clips", "16",
+            "--updates", "2", "--workers", "1", "--cache", str(tmp_path / "c")]
+    argv = ["reproduce", "sources", "--corpus", f"musan:{corpora.musan}", "--out", str(out),
+            "--recipes", "paper,mel-balanced"] + base
+    assert main(argv + ["--only", "0"]) == 0
+    assert not (out / "sources.md").exists()
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    for src in ("librivox", "us-gov", "fma", "jamendo", "free-sound", "sound-bible"):
+        assert f"| {src} |" in text
+    assert "macro mean over sources" in text and "paper %" in text and "mel-balanced %" in text
+    summary = json.loads((out / "sources.json").read_text())
+    s = summary["paper"]
+    assert s["macro_source_mean"] == pytest.approx(np.mean([v["accuracy"] for v in s["sources"].values()]))
+    folds = {r["fold"] for r in json.loads((out / "folds.json").read_text())}
+    assert folds == {0, 1}
+    with open(out / "paper" / "oof.csv", newline="") as f:
+        oof = list(csv.DictReader(f))
+    assert len({r["path"] for r in oof}) == len(oof) >= 6  # every file once, out of fold
+    m = json.loads((out / "paper" / "fold0" / "test" / "metrics.json").read_text())
+    assert set(m["sources"]) and all(0 <= v["accuracy"] <= 1 for v in m["sources"].values())
+    table = (out / "paper" / "fold0" / "test" / "table.md").read_text()
+    assert "Accuracy by source" in table and all(f"| {s} |" in table for s in m["sources"])
+    ck = json.loads((out / "mel-balanced" / "fold0" / "train.json").read_text())
+    assert ck["history"] and ck["augment"] is None
+    assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "a"), "--from", str(out),
+                 "--recipe", "paper", "--top", "3"]) == 0
+    assert "flagged by confident learning" in capsys.readouterr().out
+    assert (tmp_path / "a" / "audit.html").read_text().count("<audio") == 3
+    assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "b"), "--from", str(out),
+                 "--recipe", "mel"]) == 2
+    assert "no out-of-fold predictions" in capsys.readouterr().err
+
+
+def test_exclusion_list_leaves_files_out_of_every_split(tmp_path, corpora):
+    from sonotype.data import CorpusError, exclude, open_corpus
+    from sonotype.experiment import load_parts
+    c = open_corpus(f"musan:{corpora.musan}")
+    victim = c.items[3]
+    rel = victim.path[len(str(corpora.musan)) + 1:]
+    lst = tmp_path / "exclude.csv"
+    lst.write_text(f"# suspects from the label audit\npath,reason\n{rel},sounds like music\nnot/there.wav,other corpus\n")
+    kept, n = exclude(c, lst)
+    assert n == 1 and victim not in kept.items and len(kept.items) == len(c.items) - 1
+    said = []
+    _, parts = load_parts(f"musan:{corpora.musan}", exclude_list=lst, log=said.append)
+    assert victim.path not in {i.path for its in parts.values() for i in its}
+    assert said == [f"left out 1 files listed in {lst}"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,why\nx.wav,y\n")
+    with pytest.raises(CorpusError, match="'path' column"):
+        exclude(c, bad)
+    with pytest.raises(CorpusError, match="not found"):
+        exclude(c, tmp_path / "missing.csv")
