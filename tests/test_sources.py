@@ -199,3 +199,40 @@ def test_exclusion_list_leaves_files_out_of_every_split(tmp_path, corpora):
         exclude(c, bad)
     with pytest.raises(CorpusError, match="not found"):
         exclude(c, tmp_path / "missing.csv")
+
+
+def _mel_data(seed=0):
+    from sonotype.features import MFCC
+    from sonotype.preprocess import PreprocessParams
+    from sonotype.train.data import ClipData
+    rng = np.random.default_rng(seed)
+    mels, labels = [], []
+    for f in range(18):
+        L = rng.normal(-40, 3, (32, 240)).astype(np.float32)
+        L[4 + 8 * (f % 3): 8 + 8 * (f % 3)] += 20  # each class loud in its own bands
+        mels.append(L)
+        labels.append(f % 3)
+    sources = [f"s{f % 6}" for f in range(18)]
+    train = MelClipDataset(mels[:12], labels[:12], 50, CLASSES, deltas=0, aug=MelAugmentParams(), sources=sources[:12])
+    val = MelClipDataset(mels[12:], labels[12:], 50, CLASSES, deltas=0)
+    mean, std = train.stats()
+    for ds in (train, val):
+        ds.set_standardisation(mean, std)
+    return ClipData(CLASSES, MFCC, PreprocessParams(), 0.5, mean, std, train, val, None, {})
+
+
+def test_fit_with_fresh_augmentation_is_seeded_and_resumes(tmp_path):
+    import torch
+    from sonotype.train import TrainConfig, fit
+    base = dict(model="slim", clip=0.5, updates_per_epoch=3, cycle=2, patience=100, seed=1, balance="source",
+                epoch_clips=24)
+    quiet = lambda *a, **k: None
+    fit(_mel_data(), TrainConfig(epochs=3, **base), tmp_path / "a", log=quiet)
+    fit(_mel_data(), TrainConfig(epochs=1, **base), tmp_path / "b", log=quiet)  # killed after one epoch
+    r = fit(_mel_data(), TrainConfig(epochs=3, **base), tmp_path / "b", log=quiet)
+    assert len(r["history"]) == 3
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="balance"):
+        fit(_mel_data(), TrainConfig(epochs=1, **{**base, "balance": "speaker"}), tmp_path / "c", log=quiet)

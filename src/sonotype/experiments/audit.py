@@ -40,8 +40,11 @@ def audit_labels(oof, out, top: int = 50) -> list:
     list of dict
         The ranked rows.
     """
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
+    try:
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+    except ImportError:
+        raise ValueError("the label audit needs cleanlab: pip install 'sonotype[audit]'") from None
     rows, classes, labels, P = read_oof(oof)
     quality = get_label_quality_scores(labels, P, method="self_confidence")
     flagged = find_label_issues(labels, P, filter_by="prune_by_noise_rate")

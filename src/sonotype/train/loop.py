@@ -154,6 +154,10 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     fresh = getattr(data.train, "aug", None) is not None  # augmented afresh per batch
     labels = torch.from_numpy(data.train.clip_labels())
     X_all = None if fresh else torch.from_numpy(data.train.arrays()[0])
+    if cfg.balance not in ("none", "source"):
+        raise ValueError(f"balance must be 'none' or 'source', got {cfg.balance!r}")
+    if cfg.balance == "source" and world > 1:
+        raise ValueError("source-balanced sampling is not supported with DistributedDataParallel")
     draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
     soft_all = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     for epoch in range(state["epoch"], cfg.epochs):
