@@ -71,6 +71,22 @@ def check_regular(path, error) -> os.stat_result:
     return st
 
 
+def open_regular(path, error):
+    """Open ``path`` for binary reading, without blocking on a FIFO; ``error(path, cause)`` unless it
+    is a regular file (what :func:`check_regular` refuses, checked on the open file itself)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise error(Path(path), stat_error(err)) from None
+    kind = file_kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise error(Path(path), "is a directory, not an audio file" if kind == "a directory"
+                    else f"is {kind}, not a regular file; only regular files are read as audio")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def max_hours() -> float:
     """The decoded-length limit in hours: ``$SONOTYPE_MAX_AUDIO_HOURS`` or 24 (``0`` or ``inf``: none)."""
     text = os.environ.get(MAX_HOURS_ENV, "").strip()
