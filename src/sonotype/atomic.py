@@ -44,7 +44,11 @@ def atomic_path(path, suffix: str = ""):
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     if st is not None and not stat.S_ISREG(st.st_mode):
-        yield str(path)  # a device or pipe: write to it, there is nothing to rename over
+        try:
+            yield str(path)  # a device or pipe: write to it, there is nothing to rename over
+        except OSError as err:
+            err.filename = err.filename or str(path)  # name the output, not ""
+            raise
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)

@@ -87,7 +87,7 @@ def load_checkpoint(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found{_why_not(path)}")
     try:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before it fails
             warnings.simplefilter("ignore")
@@ -135,6 +135,15 @@ def _bad_values(ck: dict) -> str | None:
         if not np.all(np.isfinite(a)) or (name == "std" and np.any(a <= 0)):
             return f"{name} holds {'NaN/Inf or ' if name == 'mean' else 'zero, negative, NaN or Inf '}values"
     return None
+
+
+def _why_not(path: Path) -> str:
+    """`` (the cause)`` when a checkpoint path exists but is no file, or is a link loop."""
+    from ..audio.guard import file_kind, stat_error
+    try:
+        return f" ({path} is {file_kind(path.stat().st_mode)})"
+    except OSError as err:
+        return "" if err.errno == 2 and not path.is_symlink() else f" ({stat_error(err)})"
 
 
 def build_from_checkpoint(ck: dict):
