@@ -39,6 +39,12 @@ def stat_error(err: OSError) -> str:
     return f"cannot open ({err.strerror or err})"
 
 
+def _cause(p: Path, err: OSError) -> str:
+    if err.errno == errno.ENOENT and os.path.islink(p):
+        return f"broken symbolic link (to {os.readlink(p)})"
+    return stat_error(err)
+
+
 def file_kind(mode: int) -> str | None:
     """``None`` for a regular file, else what it is (``"a FIFO (named pipe)"``...)."""
     if stat.S_ISREG(mode):
@@ -55,10 +61,7 @@ def check_regular(path, error) -> os.stat_result:
     try:
         st = os.stat(p)
     except OSError as err:
-        cause = stat_error(err)
-        if err.errno == errno.ENOENT and os.path.islink(p):
-            cause = f"broken symbolic link (to {os.readlink(p)})"
-        raise error(p, cause) from None
+        raise error(p, _cause(p, err)) from None
     kind = file_kind(st.st_mode)
     if kind == "a directory":
         raise error(p, "is a directory, not an audio file")
@@ -77,7 +80,7 @@ def open_regular(path, error):
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
-        raise error(Path(path), stat_error(err)) from None
+        raise error(Path(path), _cause(Path(path), err)) from None
     kind = file_kind(os.fstat(fd).st_mode)
     if kind is not None:
         os.close(fd)
