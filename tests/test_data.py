@@ -362,7 +362,8 @@ def test_featurize_bad_file_warns_and_others_succeed(tmp_path, make_audio):
         featurize(jobs[:1], MFCC, PreprocessParams(), cache, workers=1)
     for f in (tmp_path / "c2").rglob("*.npy"):
         f.write_bytes(b"garbage")
-    again = featurize(jobs[:1], MFCC, PreprocessParams(), cache, workers=1)
+    with pytest.warns(UserWarning, match="is damaged .*rebuilding it"):
+        again = featurize(jobs[:1], MFCC, PreprocessParams(), cache, workers=1)
     np.testing.assert_array_equal(again[0], out[0])
 
 

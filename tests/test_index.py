@@ -100,17 +100,18 @@ def test_workers_2_equals_workers_1(archive, ck, ref, tmp_path):
 
 
 def test_kill_and_resume_equals_uninterrupted(ck, tmp_path):
-    """SIGKILL a running index (blocked on a FIFO after 5 files), then --resume."""
+    """SIGKILL a running index (blocked on the 6th file), then --resume."""
     files = [_wav(tmp_path / "in" / f"g{k:02d}.wav", k) for k in range(N)]
     files[1].write_bytes(b"not audio at all")  # a failure before the kill: retried on resume
     fifo = files[5]
-    fifo.unlink()
-    os.mkfifo(fifo)  # reading it blocks: the run stops here until killed
     listing = tmp_path / "list.txt"
     listing.write_text("# archive\n" + "".join(f"in/{f.name}\n" for f in files) + "\n")
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "sonotype.cli.main", "index", str(listing), "--out", str(out),
+    block = ("import sys, time; import sonotype.index.run as r; real = r.hash_file; "  # g05 blocks until killed
+             "r.hash_file = lambda p: time.sleep(3600) if p.endswith('g05.wav') else real(p); "
+             "from sonotype.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", block, "index", str(listing), "--out", str(out),
                              "--model", str(ck)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60

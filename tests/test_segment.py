@@ -95,8 +95,8 @@ def test_matches_direct_reference(slim_ck):
     X = clf.standardise(extract(padded, clf.params)[:, :n])
     with torch.no_grad():
         p = torch.softmax(clf.model.frame_logits(torch.from_numpy(X.astype(np.float32))[None])[0], 0).T.numpy()
-    orig = np.concatenate([np.zeros(200, np.float32), y, np.zeros(400, np.float32)])
-    raw = frame_rms_db(orig, 400, 160)[:n] < -50
+    orig = np.concatenate([np.full(200, y[0], np.float32), y, np.full(400, y[-1], np.float32)])
+    raw = frame_rms_db(orig, 400, 160, remove_dc=True)[:n] < -50
     w, h = 50, 25
     avg = np.zeros_like(p, dtype=np.float64)
     for t in range(n):

@@ -14,6 +14,7 @@ import soundfile as sf
 import soxr
 
 from ..atomic import atomic_path
+from .guard import CancelCheck, check_length, check_regular
 
 DEFAULT_SR = 16000
 
@@ -44,18 +45,8 @@ class AudioInfo:
 
 
 def _check_path(path) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise AudioError(p, "no such file")
-    if p.is_dir():
-        raise AudioError(p, "is a directory, not an audio file")
-    try:
-        size = p.stat().st_size
-    except OSError as err:
-        raise AudioError(p, f"cannot stat file ({err.strerror})") from None
-    if size == 0:
-        raise AudioError(p, "empty file (0 bytes)")
-    return p
+    check_regular(path, AudioError)
+    return Path(path)
 
 
 def _decode_error(path, err: Exception) -> AudioError:
@@ -71,7 +62,7 @@ def info(path) -> AudioInfo:
     Raises
     ------
     AudioError
-        Missing, empty, directory, corrupt or unsupported file.
+        Missing, empty, not a regular file (directory, FIFO, device), link loop, corrupt or unsupported file.
     """
     p = _check_path(path)
     try:
@@ -124,11 +115,14 @@ def load(path, sr: int | None = DEFAULT_SR, offset: float = 0.0,
     Raises
     ------
     AudioError
-        Missing, empty, corrupt, unsupported file, no samples, NaN/Inf samples.
+        Missing, empty, not a regular file, corrupt, unsupported, longer than :func:`~sonotype.audio.guard.max_hours`,
+        no samples, NaN/Inf samples.
     """
     i = info(path)
     if i.frames == 0:
         raise AudioError(path, "contains no audio samples (0 frames)")
+    check_length(path, i.frames if duration is None else min(i.frames, duration * i.sample_rate),
+                 i.sample_rate, AudioError)
     start = int(round(offset * i.sample_rate))
     stop = None if duration is None else start + int(round(duration * i.sample_rate))
     try:
@@ -138,6 +132,9 @@ def load(path, sr: int | None = DEFAULT_SR, offset: float = 0.0,
     if x.shape[0] == 0:
         raise AudioError(path, "contains no audio samples")
     y = _finite(path, to_mono(x))
+    cancel = CancelCheck(path)
+    cancel.add(x, y)
+    cancel.done()
     if sr is None:
         return y
     y = resample(y, file_sr, sr)
@@ -159,6 +156,8 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
     i = info(path)
     if i.frames == 0:
         raise AudioError(path, "contains no audio samples (0 frames)")
+    check_length(path, i.frames, i.sample_rate, AudioError)
+    cancel = CancelCheck(path)
     blocksize = max(1024, int(block_seconds * i.sample_rate))
     rs = None if i.sample_rate == sr else soxr.ResampleStream(i.sample_rate, sr, 1, dtype="float32", quality="HQ")
     got = out = 0
@@ -167,6 +166,7 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
         for x in blocks:
             got += len(x)
             y = _finite(path, to_mono(x))
+            cancel.add(x, y)
             if rs is not None:
                 y = rs.resample_chunk(y, last=False)
             if y.size:
@@ -178,6 +178,7 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
         raise _decode_error(path, err) from None
     if got == 0:
         raise AudioError(path, "contains no audio samples")
+    cancel.done()
     if rs is not None:
         tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
         if tail.size:

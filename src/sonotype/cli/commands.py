@@ -72,6 +72,9 @@ def features(args):
             p = p.with_(sr=11025, win_length=512, hop_length=256)
         if args.sr:
             p = p.with_(sr=args.sr)
+        if args.out:
+            from ..atomic import check_outputs
+            check_outputs([(path, args.out)])
         t = time.time()
         F = extract(load(path, sr=p.sr), p)
         dt = time.time() - t
@@ -260,6 +263,16 @@ def _report_path(report: str, src: str, several: bool) -> Path:
     return p.with_name(f"{p.stem}-{Path(src).stem}.html") if several else p
 
 
+def _check_segment_outputs(args, files) -> None:
+    """Refuse before any work an output that is an input, or one shared by two inputs."""
+    from ..atomic import check_outputs
+    from ..infer.formats import SUFFIX
+    pairs = [(f, Path(args.out) / (Path(f).stem + SUFFIX[args.format])) for f in files] if args.out else []
+    if args.report:
+        pairs += [(f, _report_path(args.report, f, len(files) > 1)) for f in files]
+    check_outputs(pairs)
+
+
 def segment(args):
     import io
 
@@ -274,6 +287,7 @@ def segment(args):
         from ..infer import Classifier
         seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
                         silence_db=args.silence_db)
+        _check_segment_outputs(args, files)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -293,6 +307,8 @@ def segment(args):
             if args.report:
                 segment_report(_report_path(args.report, f, len(files) > 1), load(f, sr=16000), 16000, r.segments,
                                r.probs, r.hop_s, r.classes[: r.probs.shape[1]], title=f"sonotype: {Path(f).name}")
+        except BrokenPipeError:  # the reader of standard output has gone: no input is to blame
+            raise
         except (AudioError, OSError) as err:
             msg = str(err) if isinstance(err, AudioError) else f"{getattr(err, 'filename', f) or f}: {err.strerror or err}"
             print(f"sonotype: error: {msg}", file=sys.stderr)
@@ -309,6 +325,8 @@ def _segment_stream(args):
     from ..infer import StreamingSegmenter
     if args.files not in ([], ["-"]):
         raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
+    if sys.stdin is None:
+        raise UserError("standard input is closed; --stream reads raw PCM from it")
     torch.set_num_threads(1)  # many small calls: threads only add overhead
     with user_errors():
         from ..infer import Classifier
@@ -382,7 +400,9 @@ def evaluate_segments(args):
 def export(args):
     from ..export import export_onnx
     from ..infer import resolve_model
+    from ..atomic import check_outputs
     with user_errors():
+        check_outputs([(resolve_model(args.model), args.onnx)])
         out = export_onnx(resolve_model(args.model), args.onnx)
     print(f"wrote {out} ({Path(out).stat().st_size / 1024:.1f} KB)")
 

@@ -6,7 +6,8 @@ import sys
 EPILOG = """\
 Output: one JSON line per file, in input order (folders: sorted paths; list files: their
 order), identical bytes for identical inputs with any --workers. Exit status: 0 all files
-indexed, 1 some files failed (their lines carry "error"), 2 the command failed (no inputs,
+indexed, 1 some files failed (their lines carry "error") or a folder search left something out
+(unreadable folder, link loop; named on stderr), 2 the command failed (no inputs,
 bad model, output not writable or not resumable).
 
 Cluster arrays (one --out per shard; cat the shards afterwards):
@@ -55,4 +56,4 @@ def index_cmd(args) -> int:
     except IndexFailure as err:
         raise UserError(str(err)) from None
     print(f"sonotype index: {s.text()}", file=sys.stderr)
-    return 1 if s.failed else 0
+    return 1 if s.failed or s.left_out else 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 
@@ -10,6 +11,7 @@ from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
 from . import source_commands
+from .options import harden
 
 
 def _add_corpus(p, required=True):
@@ -30,8 +32,8 @@ def _temperature(value: str):
         t = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
-    if t <= 0:
-        raise argparse.ArgumentTypeError("temperature must be positive")
+    if not (math.isfinite(t) and t > 0):
+        raise argparse.ArgumentTypeError(f"temperature must be a finite number > 0 or 'auto', got {value!r}")
     return t
 
 
@@ -238,21 +240,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.models)
     index_commands.add_parsers(sub)
     genre_commands.add_parsers(sub)
-    return ap
+    return harden(ap)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f"sonotype: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _quiet_broken_pipe() -> int:
+    """Standard output's reader has gone (``| head``): stop quietly, as coreutils do (status 141)."""
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
+    return 128 + 13
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+        warnings.showwarning = _warning_line  # one line each, restored on leaving
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except commands.UserError as err:
         print(f"sonotype: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("sonotype: interrupted", file=sys.stderr)
         return 130

@@ -15,27 +15,17 @@ def _folds(text: str) -> list:
     return folds
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def add_cv_options(q) -> None:
     """The options of a source-fold cross-validation (shared by ``reproduce sources`` and ``data audit``)."""
     from ..experiments.sources import DEPLOYED, RECIPES
-    q.add_argument("--folds", type=_positive_int, default=5, help="source folds per class (default 5)")
+    q.add_argument("--folds", type=int, default=5, help="source folds per class (default 5)")
     q.add_argument("--model", default="wide", help="model to train per fold (default wide)")
     q.add_argument("--clip", type=float, default=2.0, help="clip length in seconds (default 2)")
-    q.add_argument("--epochs", type=_positive_int, default=8, help="epochs per fold (default 8)")
-    q.add_argument("--epoch-clips", type=_positive_int, metavar="N", default=6000,
+    q.add_argument("--epochs", type=int, default=8, help="epochs per fold (default 8)")
+    q.add_argument("--epoch-clips", type=int, metavar="N", default=6000,
                    help="each epoch trains on a fresh seeded random N clips (default 6000; cheap sweeps)")
-    q.add_argument("--updates", type=_positive_int, default=100, help="optimiser steps per epoch (default 100)")
-    q.add_argument("--patience", type=_positive_int, default=15, help="early-stopping patience in epochs")
+    q.add_argument("--updates", type=int, default=100, help="optimiser steps per epoch (default 100)")
+    q.add_argument("--patience", type=int, default=15, help="early-stopping patience in epochs")
     q.add_argument("--only", type=_folds, help="run only these folds (from 0) and write no table; "
                                                "for parallel processes, then call again without it")
     q.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
@@ -61,7 +51,7 @@ def add_parsers(rsub, dsub) -> None:
                    help="a finished 'reproduce sources' folder (its oof.csv of --recipe); "
                         "without it the cross-validation runs first, under OUT/cv")
     q.add_argument("--recipe", default="deployed", help="which recipe's out-of-fold predictions (default deployed)")
-    q.add_argument("--top", type=_positive_int, default=50, help="files in the table and the page (default 50)")
+    q.add_argument("--top", type=int, default=50, help="files in the table and the page (default 50)")
     add_cv_options(q)
     q.set_defaults(func=data_audit)
 

@@ -4,12 +4,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import write_npy
+
+
+class CacheError(ValueError):
+    """The cache folder cannot be used (not writable...); the message names it and ``$SONOTYPE_CACHE``."""
+
+
+def cache_error(root, err: OSError) -> CacheError:
+    """A :class:`CacheError` for ``err`` met while writing into the cache folder ``root``."""
+    where = err.filename or root
+    return CacheError(f"cache {root}: cannot write {where} ({err.strerror or err}); "
+                      "set SONOTYPE_CACHE to a writable folder")
+
+
+def damaged(path, err: Exception) -> None:
+    """Warn that a cached file is damaged and is being rebuilt."""
+    cause = " ".join(str(err).split())[:200] or type(err).__name__
+    warnings.warn(f"cache entry {path} is damaged ({cause}); rebuilding it", UserWarning, stacklevel=3)
 
 
 def default_cache_dir() -> Path:
@@ -19,8 +37,10 @@ def default_cache_dir() -> Path:
 
 @lru_cache(maxsize=65536)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
+    from ..audio import AudioError
+    from ..audio.guard import open_regular
     h = hashlib.sha1()
-    with open(path, "rb") as f:
+    with open_regular(path, AudioError) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -56,12 +76,18 @@ class FeatureCache:
         if self.root is None:
             return None
         f = self._file(key)
+        if not f.is_file():
+            return None
         try:
-            return np.load(f) if f.is_file() else None
-        except (OSError, ValueError):  # a damaged entry is recomputed
+            return np.load(f, allow_pickle=False)
+        except Exception as err:  # noqa: BLE001 - empty, truncated, foreign: recomputed and rewritten
+            damaged(f, err)
             return None
 
     def put(self, key: str, array: np.ndarray) -> None:
         if self.root is None:
             return
-        write_npy(self._file(key), array)
+        try:
+            write_npy(self._file(key), array)
+        except OSError as err:
+            raise cache_error(self.root, err) from None

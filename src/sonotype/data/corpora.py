@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AUDIO_EXTENSIONS = (".wav", ".ogg", ".flac", ".mp3", ".au", ".aiff", ".aif", ".snd")
+AUDIO_EXTENSIONS = (".wav", ".ogg", ".opus", ".flac", ".mp3", ".au", ".aiff", ".aif", ".snd")
 MUSAN_CLASSES = ("speech", "music", "noise")
 KINDS = ("musan", "gtzan-ms", "gtzan-genres", "folders", "manifest")
 

@@ -255,8 +255,16 @@ def cached_export(ck: dict, standardise: bool = False, cache_dir=None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "onnx"
     path = root / f"{checkpoint_digest(ck, standardise=bool(standardise), opset=DEFAULT_OPSET)}.onnx"
     if not path.is_file():
-        export_onnx(ck, path, frame_logits=True, clip_logits=True, standardise=standardise)
+        _export_into_cache(ck, path, root, standardise)
     return path
+
+
+def _export_into_cache(ck: dict, path: Path, root: Path, standardise: bool) -> None:
+    from ..data.cache import cache_error
+    try:
+        export_onnx(ck, path, frame_logits=True, clip_logits=True, standardise=standardise)
+    except OSError as err:
+        raise cache_error(root, err) from None
 
 
 # --------------------------------------------------------------------------- runtime
@@ -350,6 +358,13 @@ def onnx_model_for(ck: dict, threads: int | None = None, standardise: bool = Fal
     ``standardise=False`` (default) gives a drop-in replacement for the checkpoint's torch model
     (input: standardised features, as :meth:`Classifier.clips` produces).
     """
+    from ..data.cache import damaged
     if _is_gmm(ck["arch"]):
         raise ValueError("GMM has no ONNX export; use backend='torch'")
-    return OnnxModel(cached_export(ck, standardise=standardise, cache_dir=cache_dir), threads=threads)
+    path = cached_export(ck, standardise=standardise, cache_dir=cache_dir)
+    try:
+        return OnnxModel(path, threads=threads)
+    except Exception as err:  # noqa: BLE001 - empty, truncated or unreadable cached file: export it again
+        damaged(path, err)
+    _export_into_cache(ck, path, path.parent, standardise)
+    return OnnxModel(path, threads=threads)

@@ -106,6 +106,7 @@ class IndexSummary:
     processed: int = 0
     skipped: int = 0
     records: dict = field(default_factory=dict)
+    left_out: list = field(default_factory=list)  # what the folder search could not take (one line each)
 
     @property
     def failed(self) -> dict:
@@ -131,6 +132,9 @@ class IndexSummary:
         if self.failed:
             lines.append("failed files:")
             lines += [f"  {e}" for e in self.failed.values()]
+        if self.left_out:
+            lines.append("left out of the search:")
+            lines += [f"  {e}" for e in self.left_out]
         return "\n".join(lines)
 
 

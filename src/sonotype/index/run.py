@@ -61,8 +61,32 @@ _WORKER = {}
 MP_START = os.environ.get("SONOTYPE_MP_START", "fork")  # "spawn" / "forkserver" to override; spawn if no fork
 
 
+def _die_with_parent() -> None:
+    """End this worker when the index process ends, even by ``kill -9`` (no orphans holding memory)."""
+    import multiprocessing as mp
+    import signal
+    import threading
+    parent = mp.parent_process()
+    ppid = parent.pid if parent is not None else os.getppid()
+    try:
+        import ctypes
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG (Linux)
+            if os.getppid() != ppid:  # the parent was gone before the request
+                os._exit(1)
+            return
+    except (OSError, AttributeError, TypeError):
+        pass
+
+    def watch():  # elsewhere: poll
+        while os.getppid() == ppid:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _init_worker(model_path: str, window: float, median: int, silence_db: float, out_fd: int) -> None:
     import torch
+    _die_with_parent()
     torch.set_num_threads(1)
     if out_fd >= 0:  # a forked worker's copy of the output (the parent alone writes and holds its lock)
         try:
@@ -130,10 +154,11 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     if isinstance(shard, str):
         shard = parse_shard(shard)
     workers = max(1, int(workers or 1))
-    all_files = find_inputs(sources)
+    left_out = []
+    all_files = find_inputs(sources, left_out)
     if not all_files:
         raise IndexFailure(f"{', '.join(map(str, [sources] if isinstance(sources, (str, os.PathLike)) else sources))}"
-                           ": no audio files found")
+                           ": no audio files found" + (f" ({left_out[0]})" if left_out else ""))
     files = take_shard(all_files, shard)
     try:
         model_path, meta = model_meta(model)
@@ -145,7 +170,9 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
                                         "silence_db": float(silence_db)}}
 
     outf = Output(out, resume)
-    summary = IndexSummary(files=len(files))
+    summary = IndexSummary(files=len(files), left_out=left_out)
+    for msg in left_out if log is not None else []:
+        log(f"sonotype: warning: {msg}")
     order = {p: k for k, p in enumerate(files)}
     known = {}
     for rec in getattr(outf, "records", []):

@@ -107,7 +107,9 @@ class _SmoothingStages:
         if t1 <= t0:
             return
         lo = max(0, t0 - (self.min_frames - 1))
-        runs = silence_runs(self._Rs.get(lo, self._Rs.end), self.min_frames)
+        # a recording silent throughout is silence whatever its length (the rule of Classifier too)
+        whole = self._final and self.n_loud == 0
+        runs = silence_runs(self._Rs.get(lo, self._Rs.end), 1 if whole else self.min_frames)
         self._Q.append(runs[t0 - lo:t1 - lo])
         self._Rs.drop_before(min(t1 - (self.min_frames - 1), self._C.end - 1))
 

@@ -37,10 +37,13 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    ``'nearest'``: frames ``t - median // 2 .. t + median - 1 - median // 2``);
    the label is the argmax, the confidence its probability.
 6. **Silence.** A frame is *raw silent* when the RMS of the original (not
-   equalised) signal over the 25 ms (``win_length``) around its centre is
-   below ``silence_db`` dBFS. It is labelled ``"silence"`` (confidence 1)
-   only inside a run of raw-silent frames lasting at least ``min_silence``
-   seconds (default 0.2 s); the classifier is not asked about silence.
+   equalised) signal over the 25 ms (``win_length``) around its centre, less
+   its mean there (a DC offset is not sound), is below ``silence_db`` dBFS;
+   the signal is padded with its first and last sample at the ends. It is
+   labelled ``"silence"`` (confidence 1) only inside a run of raw-silent
+   frames lasting at least ``min_silence`` seconds (default 0.2 s), or when
+   the whole recording is raw silent (any length: as :class:`Classifier`
+   says ``"silence"`` of it); the classifier is not asked about silence.
 
 Each stage uses its exact left/right context: any chunking gives the same frames.
 Stages 4-6 are in :mod:`sonotype.infer.smoothing` (mixed into :class:`StreamingSegmenter`).
@@ -177,7 +180,9 @@ class StreamingSegmenter(_SmoothingStages):
         self._fbuf = np.zeros(p.n_fft // 2, np.float32)  # padded equalised samples not yet framed
         self._g = math.gcd(p.hop_length, p.win_length)
         self._rms_buf = np.zeros(p.win_length // 2, np.float32)
-        self._q = _Rolling(())            # sums of squares of gcd(hop, win)-sample sub-blocks
+        self._q = _Rolling((2,))          # sums of squares and sums of gcd(hop, win)-sample sub-blocks
+        self._last = 0.0                  # the last sample: what pads the silence path at the end
+        self.n_loud = 0                   # frames above the silence threshold so far
         self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
         self._n_std = 0
         self._X = _Rolling((self.params.n_channels,), np.float32)  # standardised model input
@@ -262,7 +267,7 @@ class StreamingSegmenter(_SmoothingStages):
             need = max(0, (n - 1) * p.hop_length + p.n_fft - p.n_fft // 2 - self.n_samples) if n else 0
             e = np.concatenate([e, np.zeros(need, np.float32)])
             need = max(0, (n - 1) * p.hop_length + p.win_length - p.win_length // 2 - self.n_samples) if n else 0
-            self._rms_push(np.zeros(need, np.float32))
+            self._rms_push(np.full(need, self._last, np.float32))  # no step at the end
         buf = np.concatenate([self._fbuf, e])
         if tm:
             t = self._lap("loudness", t)
@@ -292,9 +297,14 @@ class StreamingSegmenter(_SmoothingStages):
 
     def _rms_push(self, y):
         p, g = self.params, self._g
+        if len(y) and not self._final:
+            if self.n_samples == len(y):  # the first samples: they pad the start (no step there)
+                self._rms_buf[:] = y[0]
+            self._last = float(y[-1])
         buf = np.concatenate([self._rms_buf, y])
         nq = len(buf) // g
-        self._q.append((buf[:nq * g].reshape(nq, g).astype(np.float64) ** 2).sum(1))
+        sub = buf[:nq * g].reshape(nq, g).astype(np.float64)
+        self._q.append(np.stack([(sub ** 2).sum(1), sub.sum(1)], 1))
         self._rms_buf = buf[nq * g:]
         a, b = p.hop_length // g, p.win_length // g
         avail = 0 if self._q.end < b else (self._q.end - b) // a + 1
@@ -305,11 +315,13 @@ class StreamingSegmenter(_SmoothingStages):
             return
         idx = np.arange(t0, avail) * a
         q, off = self._q.data, self._q.start
-        power = q[idx - off]
+        sums = q[idx - off]
         for j in range(1, b):
-            power = power + q[idx - off + j]
+            sums = sums + q[idx - off + j]
+        power = sums[:, 0] - sums[:, 1] ** 2 / p.win_length  # the window's mean (DC) removed
         db = 10 * np.log10(np.maximum(power / p.win_length, 1e-10))
         self._Rs.append(db < self.silence_db)
+        self.n_loud += int(np.count_nonzero(db >= self.silence_db))
         self._q.drop_before(avail * a)
 
     def _standardise_and_model(self):

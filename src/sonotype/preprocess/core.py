@@ -48,8 +48,8 @@ class PreprocessParams:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def frame_rms_db(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """RMS level in dBFS of frames ``[i * hop, i * hop + frame_length)``."""
+def frame_rms_db(y: np.ndarray, frame_length: int, hop_length: int, remove_dc: bool = False) -> np.ndarray:
+    """RMS level in dBFS of frames ``[i * hop, i * hop + frame_length)`` (``remove_dc``: less each frame's mean)."""
     y = np.asarray(y, np.float32)
     n = 0 if len(y) < frame_length else 1 + (len(y) - frame_length) // hop_length
     if n == 0:
@@ -57,33 +57,42 @@ def frame_rms_db(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarra
     c = np.concatenate([[0.0], np.cumsum(y.astype(np.float64) ** 2)])
     starts = np.arange(n) * hop_length
     power = (c[starts + frame_length] - c[starts]) / frame_length
+    if remove_dc:
+        c1 = np.concatenate([[0.0], np.cumsum(y.astype(np.float64))])
+        power = power - ((c1[starts + frame_length] - c1[starts]) / frame_length) ** 2
     return (10 * np.log10(np.maximum(power, _EPS))).astype(np.float32)
 
 
-def block_rms_db(y: np.ndarray, block: int) -> np.ndarray:
-    """RMS in dBFS of consecutive non-overlapping blocks (the last may be short)."""
+def block_rms_db(y: np.ndarray, block: int, remove_dc: bool = False) -> np.ndarray:
+    """RMS in dBFS of consecutive non-overlapping blocks (the last may be short).
+
+    ``remove_dc``: of each block less its mean (a DC offset is not sound: the silence test).
+    """
     y = np.asarray(y, np.float32)
     n = -(-len(y) // block)
     if n == 0:
         return np.zeros(0, np.float32)
     pad = np.zeros(n * block - len(y), np.float32)
-    sq = np.concatenate([y, pad]).reshape(n, block).astype(np.float64) ** 2
+    x = np.concatenate([y, pad]).reshape(n, block).astype(np.float64)
     counts = np.full(n, block, np.float64)
     counts[-1] = len(y) - (n - 1) * block
-    return (10 * np.log10(np.maximum(sq.sum(1) / counts, _EPS))).astype(np.float32)
+    power = (x ** 2).sum(1) / counts
+    if remove_dc:
+        power = power - (x.sum(1) / counts) ** 2
+    return (10 * np.log10(np.maximum(power, _EPS))).astype(np.float32)
 
 
 def silence_mask(y: np.ndarray, sr: int = 16000, threshold_db: float = -50.0,
                  frame_length: int = 400, hop_length: int = 160) -> np.ndarray:
-    """True for frames whose RMS is below ``threshold_db`` dBFS."""
-    return frame_rms_db(y, frame_length, hop_length) < threshold_db
+    """True for frames whose RMS, DC offset removed, is below ``threshold_db`` dBFS."""
+    return frame_rms_db(y, frame_length, hop_length, remove_dc=True) < threshold_db
 
 
 def remove_silence(y: np.ndarray, sr: int = 16000, threshold_db: float = -50.0,
                    window: float = 0.05) -> np.ndarray:
-    """Drop the ``window``-second blocks whose RMS is below ``threshold_db`` dBFS."""
+    """Drop the ``window``-second blocks whose RMS, DC offset removed, is below ``threshold_db`` dBFS."""
     block = max(1, int(round(window * sr)))
-    keep = block_rms_db(y, block) >= threshold_db
+    keep = block_rms_db(y, block, remove_dc=True) >= threshold_db
     if keep.all():
         return np.asarray(y, np.float32)
     idx = np.repeat(keep, block)[: len(y)]

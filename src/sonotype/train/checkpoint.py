@@ -87,7 +87,7 @@ def load_checkpoint(path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found{_why_not(path)}")
     try:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before it fails
             warnings.simplefilter("ignore")
@@ -103,8 +103,47 @@ def load_checkpoint(path) -> dict:
     missing = [k for k in ("arch", "kwargs", "state", "features", "prep", "classes", "clip") if k not in ck]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    problem = _bad_values(ck)
+    if problem:
+        raise CheckpointError(f"{path}: unusable checkpoint: {problem}")
     ck["path"] = str(path)
     return ck
+
+
+def _bad_values(ck: dict) -> str | None:
+    """What makes a checkpoint's numbers unusable (they would give NaN probabilities), or None."""
+    try:
+        clip = float(ck["clip"])
+    except (TypeError, ValueError):
+        return f"clip is {ck['clip']!r}, not a number"
+    if not (np.isfinite(clip) and clip > 0):
+        return f"clip is {clip:g} s; it must be a finite number > 0"
+    classes = ck["classes"]
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
+        return "classes must be a non-empty list of names"
+    try:
+        n = features_of(ck).n_channels
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        return f"bad feature parameters ({err})"
+    for name in ("mean", "std"):
+        v = ck.get(name)
+        if v is None:
+            continue
+        a = np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v, np.float64)
+        if a.shape != (n,):
+            return f"{name} has shape {a.shape}, expected ({n},) for its features"
+        if not np.all(np.isfinite(a)) or (name == "std" and np.any(a <= 0)):
+            return f"{name} holds {'NaN/Inf or ' if name == 'mean' else 'zero, negative, NaN or Inf '}values"
+    return None
+
+
+def _why_not(path: Path) -> str:
+    """`` (the cause)`` when a checkpoint path exists but is no file, or is a link loop."""
+    from ..audio.guard import file_kind, stat_error
+    try:
+        return f" ({path} is {file_kind(path.stat().st_mode)})"
+    except OSError as err:
+        return "" if err.errno == 2 and not path.is_symlink() else f" ({stat_error(err)})"
 
 
 def build_from_checkpoint(ck: dict):
@@ -117,8 +156,10 @@ def build_from_checkpoint(ck: dict):
         try:
             model.load_state_dict(ck["state"])
         except RuntimeError as err:
-            first = str(err).strip().splitlines()[0][:200]
-            raise CheckpointError(f"{ck.get('path', '?')}: weights do not fit {ck['arch']!r}: {first}") from None
+            lines = [x.strip() for x in str(err).strip().splitlines()[1:] if x.strip()] or [str(err).strip()]
+            more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+            raise CheckpointError(f"{ck.get('path', '?')}: weights do not fit {ck['arch']!r}: "
+                                  f"{lines[0].rstrip('.')}{more}") from None
         return model.eval()
     return type(model).from_state(_arrays(ck["state"]))
 

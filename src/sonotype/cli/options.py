@@ -1,0 +1,95 @@
+"""Numeric options checked at the parser: finite, in range, one line, exit 2 (argparse's own error).
+
+:func:`harden` walks a finished parser (every sub-command, also those added later) and gives each
+``type=int`` / ``type=float`` option a checking type with the range of :data:`RANGES` for its
+destination name (default: finite; counts ``>= 0``). Comma-separated number lists named in
+:data:`LISTS` are checked the same way and passed on unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+INF = math.inf
+# dest -> (low, high, low_open): the accepted interval
+RANGES = {
+    # seconds
+    "window": (0.0, 600.0, True), "clip": (0.0, 600.0, True), "min_len": (0.0, 86400.0, True),
+    "max_len": (0.0, 86400.0, True), "duration": (0.0, 86400.0, True), "offset": (0.0, INF, False),
+    "synthetic_hours": (0.0, 1000.0, True),
+    # levels, rates and fractions
+    "silence_db": (-200.0, 0.0, False), "lr": (0.0, 10.0, True), "alpha": (0.0, 1.0, False),
+    "fraction": (0.0, 1.0, True), "sr": (1000, 768000, False), "rate": (1000, 768000, False),
+    # counts
+    "median": (1, 60000, False), "epochs": (1, 1e6, False), "teacher_epochs": (1, 1e6, False),
+    "v2_epochs": (1, 1e6, False), "sweep_epochs": (1, 1e6, False), "patience": (0, 1e6, False),
+    "updates_per_epoch": (1, 1e9, False), "epoch_clips": (1, INF, False), "v2_epoch_clips": (1, INF, False),
+    "augment": (0, 1000, False), "workers": (1, 4096, False), "threads": (1, 4096, False),
+    "runs": (1, 1e9, False), "repeats": (1, 1e6, False), "n": (1, 1e9, False), "limit": (1, INF, False),
+    "clips": (1, 1e6, False), "channels": (1, 4096, False), "seed": (0, 2 ** 32 - 1, False),
+    "folds": (2, 1000, False), "updates": (1, 1e9, False), "top": (1, 1e9, False),
+}
+DEFAULT_RANGE = {float: (-INF, INF, False), int: (0, INF, False)}
+# comma-separated lists (dest -> element type, range)
+LISTS = {"clips": (float, (0.0, 600.0, True)), "window": (float, (0.0, 600.0, True)),
+         "ratios": (float, (0.0, 1.0, False)), "threads": (int, (0, 4096, False))}
+
+
+def _describe(kind, lo, hi, lo_open) -> str:
+    what = "a whole number" if kind is int else "a finite number"
+    num = (lambda v: str(int(v))) if kind is int else (lambda v: f"{v:g}")
+    parts = [] if lo == -INF else [f"{'>' if lo_open else '>='} {num(lo)}"]
+    parts += [] if hi == INF else [f"<= {num(hi)}"]
+    return what + (" " + " and ".join(parts) if parts else "")
+
+
+def checked(kind, lo=-INF, hi=INF, lo_open=False):
+    """An argparse ``type``: ``kind`` (int or float) of the string, finite and in ``lo .. hi``."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except (TypeError, ValueError):
+            v = None
+        ok = v is not None and math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {_describe(kind, lo, hi, lo_open)}, got {text!r}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def checked_list(kind, lo=-INF, hi=INF, lo_open=False):
+    """An argparse ``type`` for ``"a,b,c"``: each element as :func:`checked`; the string is returned."""
+    one = checked(kind, lo, hi, lo_open)
+
+    def parse(text: str):
+        items = str(text).split(",")
+        try:
+            for x in items:
+                one(x.strip())
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated values, each "
+                                             f"{_describe(kind, lo, hi, lo_open)}, got {text!r}") from None
+        return text
+    parse.__name__ = "list"
+    return parse
+
+
+def _subparsers(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.values()
+
+
+def harden(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every numeric option of ``parser`` and its sub-commands a checking type (in place)."""
+    for action in parser._actions:
+        if action.type in (int, float):
+            action.type = checked(action.type, *RANGES.get(action.dest, DEFAULT_RANGE[action.type]))
+        elif action.type is None and action.dest in LISTS and not action.choices and action.nargs is None \
+                and isinstance(action, argparse._StoreAction):
+            kind, rng = LISTS[action.dest]
+            action.type = checked_list(kind, *rng)
+    for sub in _subparsers(parser):
+        harden(sub)
+    return parser
