@@ -37,7 +37,8 @@ class MelAugmentParams:
         Probability of a random smooth equaliser curve of at most ``eq_db`` dB.
     band : float
         Probability of a band limit: telephone (300-3400 Hz), AM radio (≤ 4.5 kHz) or a
-        random low-pass at 2-7 kHz.
+        random low-pass at 2-7 kHz, 48 dB per octave beyond the edges, at most ``band_db``
+        down (120: bands beyond the edge reach the floor, as in audio upsampled from 8 kHz).
     reverb : float
         Probability of a room tail with RT60 in ``rt60`` s and a direct-to-reverberant
         ratio in ``drr_db``.
@@ -54,6 +55,7 @@ class MelAugmentParams:
     eq: float = 0.5
     eq_db: float = 10.0
     band: float = 0.25
+    band_db: float = 60.0
     reverb: float = 0.3
     rt60: tuple = (0.2, 1.2)
     drr_db: tuple = (-3.0, 12.0)
@@ -94,14 +96,14 @@ def eq_curve(n_mels: int, rng: np.random.Generator, max_db: float) -> np.ndarray
     return (g / max(np.abs(g).max(), 1e-6) * rng.uniform(0, max_db)).astype(np.float32)
 
 
-def band_curve(centres: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Gain in dB of a random band limit: 48 dB per octave beyond the edges, at most -60 dB."""
+def band_curve(centres: np.ndarray, rng: np.random.Generator, max_db: float = 60.0) -> np.ndarray:
+    """Gain in dB of a random band limit: 48 dB per octave beyond the edges, at most ``max_db`` down."""
     kind = rng.integers(3)
     low, high = [(300.0, 3400.0), (100.0, 4500.0), (0.0, rng.uniform(2000, 7000))][kind]
     octaves = np.maximum(0, np.log2(centres / high))
     if low > 0:
         octaves = octaves + np.maximum(0, np.log2(low / np.maximum(centres, 1.0)))
-    return -np.minimum(60.0, 48.0 * octaves).astype(np.float32)
+    return -np.minimum(max_db, 48.0 * octaves).astype(np.float32)
 
 
 def room_tail(L: np.ndarray, rt60: float, drr_db: float, frame_s: float = 0.01) -> np.ndarray:
@@ -149,7 +151,7 @@ def augment_clip(L: np.ndarray, label: str, rng: np.random.Generator, p: MelAugm
     if rng.random() < p.eq:
         g += eq_curve(L.shape[0], rng, p.eq_db)
     if rng.random() < p.band:
-        g += band_curve(centres, rng)
+        g += band_curve(centres, rng, p.band_db)
     L = np.maximum(L + g[:, None] + rng.uniform(-p.gain_db, p.gain_db), FLOOR_DB)
     return spec_masks(L, rng, p).astype(np.float32)
 
