@@ -93,7 +93,7 @@ def test_results_grid_and_segment_table():
     seg = tables.segment_table([{"model": "mobilenet", "window": 1.0, "metrics": fm},
                                 {"model": "mobilenet", "window": 2.0, "metrics": fm}])
     lines = seg.strip().splitlines()
-    assert lines[2].startswith("| mobilenet | 1 | 50.00 |") and lines[2].endswith("| 96.26 |")
+    assert lines[2].startswith("| mobilenet | median | 1 | 50.00 |") and lines[2].endswith("| 96.26 |")
     assert lines[3].endswith("| – |")
 
 
