@@ -165,12 +165,14 @@ def test_peers_run_on_tiny_corpus(ck, tmp_path):
     sf.write(tmp_path / "f0.wav", y, SR, subtype="PCM_16")
     (tmp_path / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
     (tmp_path / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
-    res = peers.run(tmp_path, models=[ck], silero_probs=False)
+    res = peers.run(tmp_path, models=[ck], silero_probs=False, smoothings=("viterbi", "median"))
     names = [m["method"] for m in res["methods"]]
-    assert names[0].startswith("sonotype")
+    assert names[0].startswith("sonotype") and "(viterbi)" in names[0] and "(median)" in names[1]
     for m in res["methods"]:
         assert 0 <= m["no_silence"]["accuracy"] <= 1 and m["no_silence"]["frames"] == 500
         assert m["with_silence"]["frames"] == 600
+        st = m["standard"]   # pyannote.metrics on speech / non-speech, every method
+        assert 0 <= st["detection_error_rate"] and 0 <= st["boundary_precision"] <= 1 and 0 < st["purity"] <= 1
     assert res["methods"][0]["x_realtime"] > 0
     text = peers.table_markdown(res)
     assert "sonotype" in text
