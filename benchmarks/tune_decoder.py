@@ -29,8 +29,8 @@ from sonotype.infer import Classifier, Segmenter
 from sonotype.infer.decode import DEFAULT, viterbi_codes
 from sonotype.infer.smoothing import moving_median
 
-GRID = {"window": (0.5, 1.0), "switch_penalty": (2.0, 5.0, 10.0, 20.0, 40.0),
-        "speech": (0.2, 0.3, 0.5), "other": (0.5, 1.0)}
+GRID = {"window": (1.0, 2.0), "switch_penalty": (20.0, 40.0, 80.0, 160.0, 320.0),
+        "speech": (0.2, 0.3), "other": (0.5, 1.0)}
 
 
 def prepare(clf, files, window):
@@ -89,9 +89,15 @@ def main(argv=None) -> int:
     ap.add_argument("--data", required=True, help="folder made by 'sonotype synth-segments --subset val'")
     ap.add_argument("--model", default="wide", help="bundled name or checkpoint (default wide, the default model)")
     ap.add_argument("--limit", type=int, help="only the first N files")
+    for key, values in GRID.items():
+        ap.add_argument(f"--{key.replace('_', '-')}", default=",".join(f"{v:g}" for v in values),
+                        help=f"grid of {key} (comma-separated; default %(default)s)"
+                             + (" minimum speech duration, s" if key == "speech" else "")
+                             + (" minimum music / noise duration, s" if key == "other" else ""))
     ap.add_argument("--out", help="write the grid, the best point and its config here (JSON)")
     args = ap.parse_args(argv)
-    result = tune(args.data, args.model, args.limit)
+    grid = {k: tuple(float(v) for v in getattr(args, k).split(",")) for k in GRID}
+    result = tune(args.data, args.model, args.limit, grid)
     for r in sorted(result["grid"], key=lambda r: -r["accuracy"])[:10]:
         print(json.dumps(r))
     print("best:", json.dumps(result["config"]))

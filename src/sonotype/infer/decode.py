@@ -55,11 +55,12 @@ class DecoderConfig:
         Probabilities are floored at this before taking logs.
     """
 
+    # chosen with benchmarks/tune_decoder.py on 40 validation-split files, bundled wide (README)
     smoothing: str = "viterbi"
-    window: float = 1.0
+    window: float = 2.0
     median: int = 200
-    switch_penalty: float = 10.0
-    min_duration: tuple = (("speech", 0.3), ("music", 1.0), ("noise", 1.0))
+    switch_penalty: float = 40.0
+    min_duration: tuple = (("speech", 0.2), ("music", 0.5), ("noise", 0.5))
     min_default: float = 0.5
     block: float = 1.0
     lag: float = 1.0
