@@ -102,12 +102,12 @@ def test_power_spectrogram_frame_position_independent_and_librosa():
 def test_network_blocks_exact_under_any_chunking(ck, tmp_path):
     """Small network blocks so a short signal spans many: offline == file blocks == streaming."""
     y = np.concatenate(list(synthetic_blocks(23.0, seed=5)))
-    seg = Segmenter(ck, window=0.1, median=5)
+    seg = Segmenter(ck, window=0.1, median=5, smoothing="median")
     seg.engine.net_block = 300
     off = seg.segment_array(y)
     assert len(set(off.frame_labels.tolist())) >= 2
     sf.write(tmp_path / "a.wav", y, SR, subtype="FLOAT")
-    seg2 = Segmenter(ck, window=0.1, median=5, block_seconds=1.37)
+    seg2 = Segmenter(ck, window=0.1, median=5, block_seconds=1.37, smoothing="median")
     seg2.engine.net_block = 300
     blk = seg2.segment(tmp_path / "a.wav")
     assert np.array_equal(off.probs, blk.probs) and np.array_equal(off.frame_labels, blk.frame_labels)

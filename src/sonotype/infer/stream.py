@@ -305,9 +305,11 @@ class StreamingSegmenter(_SmoothingStages):
         if tm:
             t = self._lap("median", t)
         self._silence()
+        if tm and self._viterbi is not None:
+            t = self._lap("silence", t)
         out = self._decide()
         if tm:
-            self._lap("silence", t)
+            self._lap("silence" if self._viterbi is None else "viterbi", t)
         return out
 
     def _rms_push(self, y):
