@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import librosa
@@ -13,7 +14,7 @@ import torch
 from sonotype.bench.segment import GROUPS, STAGES, bench_segment, synthetic_blocks
 from sonotype.cli.main import main
 from sonotype.features import MFCC, FeatureParams, extract, power_spectrogram
-from sonotype.infer import Segmenter
+from sonotype.infer import DecoderConfig, Segmenter
 from sonotype.models import SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness
 from sonotype.train import save_checkpoint
@@ -179,3 +180,22 @@ def test_peers_run_on_tiny_corpus(ck, tmp_path):
     for pkg, present in (("silero-vad", any("silero" in n for n in names)),
                          ("webrtcvad", any("webrtc" in n for n in names))):
         assert present or pkg in res["missing"]
+
+
+def test_tune_decoder_on_tiny_corpus(ck, tmp_path):
+    spec = importlib.util.spec_from_file_location("tune_decoder", ROOT / "benchmarks" / "tune_decoder.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    y = np.concatenate(list(synthetic_blocks(6.0, seed=6)))
+    sf.write(tmp_path / "f0.wav", y, SR, subtype="PCM_16")
+    (tmp_path / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
+    (tmp_path / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
+    out = tmp_path / "tune.json"
+    assert tune.main(["--data", str(tmp_path), "--model", ck, "--window", "0.5", "--switch-penalty", "1,5",
+                      "--speech", "0.2", "--other", "0.5,1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["smoothing"] for r in res["grid"]] == ["median"] + ["viterbi"] * 4
+    assert res["best"]["accuracy"] == max(r["accuracy"] for r in res["grid"] if r["smoothing"] == "viterbi")
+    cfg = DecoderConfig.from_json(out)
+    assert cfg.window == 0.5 and cfg.switch_penalty == res["best"]["switch_penalty"]
+    assert dict(cfg.min_duration)["speech"] == 0.2
