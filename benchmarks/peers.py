@@ -3,8 +3,9 @@
 On a corpus made by ``sonotype synth-segments`` (WAVs + truth CSVs), every file is labelled
 speech / non-speech every 10 ms by
 
-- **sonotype** (bundled ``slim`` and/or ``wide``, or checkpoints): ``Segmenter`` (window 1 s,
-  median 200); a frame is speech when its label is ``speech`` (music, noise, silence: non-speech);
+- **sonotype** (bundled ``slim`` and/or ``wide``, or checkpoints): ``Segmenter`` with its default
+  decoder (Viterbi) and/or the median filter (``--smoothing``); a frame is speech when its label is
+  ``speech`` (music, noise, silence: non-speech);
 - **Silero VAD** (``pip install silero-vad``; the package ships its models, it needs torch but not
   torchaudio as long as its ``read_audio`` is not used: audio is read with soundfile here):
   ``get_speech_timestamps`` with threshold 0.5 and its defaults (min speech 250 ms, padding 30 ms),
@@ -16,7 +17,9 @@ speech / non-speech every 10 ms by
 A 10 ms frame ``t`` (centred at ``t * 10 ms``, as sonotype's) takes the decision of the VAD
 window holding sample ``t * 160``. Accuracy is pooled over all frames of all files, (a) with the
 ground truth's silence frames left out (as in the paper's segmentation evaluation) and (b) with
-silence counted as non-speech. Every method reads the file itself (soundfile; decoding is in its
+silence counted as non-speech. Every method is also judged by the standard metrics of
+:mod:`sonotype.evaluate.standard` (pyannote.metrics) on speech / non-speech over whole files:
+detection error rate, segmentation coverage / purity, boundary precision / recall at ±0.5 s. Every method reads the file itself (soundfile; decoding is in its
 time) and runs on one thread (torch, BLAS and onnxruntime pinned); the methods run one after the
 other on each file, so load changes on a shared machine hit them alike. Throughput is audio
 seconds / wall seconds, and audio seconds / CPU seconds of the process.
@@ -125,10 +128,10 @@ def read_mono(path) -> np.ndarray:
 
 
 class Sonotype:
-    def __init__(self, model):
+    def __init__(self, model, smoothing=None):
         from sonotype.infer import Classifier, Segmenter
-        self.name = f"sonotype {Path(str(model)).stem}"
-        self.seg = Segmenter(Classifier(model))
+        self.seg = Segmenter(Classifier(model), smoothing=smoothing)
+        self.name = f"sonotype {Path(str(model)).stem} ({self.seg.engine.smoothing})"
 
     def __call__(self, path, n_frames):
         r = self.seg.segment(path)
@@ -193,14 +196,20 @@ def _one_thread():
     return threadpool_limits(limits=1)
 
 
+def binary(labels) -> np.ndarray:
+    """``speech`` / ``non-speech`` labels (for the standard metrics)."""
+    return np.where(np.asarray(labels, dtype=object) == SPEECH, SPEECH, "non-speech").astype(object)
+
+
 def run(data, models=("slim",), limit=None, silero_onnx: bool = False, silero_probs: bool = True,
-        webrtc: bool = True) -> dict:
+        webrtc: bool = True, smoothings=(None,)) -> dict:
     """Score and time every method on the first ``limit`` files of ``data`` (see the module docstring)."""
     from sonotype.data.synth import read_index, read_truth
+    from sonotype.evaluate.standard import StandardMetrics
     rows = read_index(data)[:limit] if limit else read_index(data)
     methods = []
     for m in models:
-        methods.append(Sonotype(m))
+        methods += [Sonotype(m, s) for s in smoothings]
     missing = []
     try:
         methods.append(Silero(onnx=silero_onnx, mode="timestamps"))
@@ -218,6 +227,7 @@ def run(data, models=("slim",), limit=None, silero_onnx: bool = False, silero_pr
     names = [m.name for m in methods]
     scores = {n: {"no_silence": [], "with_silence": []} for n in names}
     extra = {f"webrtcvad (mode {m})": {"no_silence": [], "with_silence": []} for m in (0, 1, 3)} if wrtc else {}
+    standard = {n: StandardMetrics() for n in names + list(extra)}
     wall = dict.fromkeys(names, 0.0)
     cpu = dict.fromkeys(names, 0.0)
     audio = 0.0
@@ -235,16 +245,19 @@ def run(data, models=("slim",), limit=None, silero_onnx: bool = False, silero_pr
                 cpu[m.name] += time.process_time() - c0
                 scores[m.name]["no_silence"].append(frame_accuracy(truth, out["speech"], True))
                 scores[m.name]["with_silence"].append(frame_accuracy(truth, out["speech"], False))
+                standard[m.name].add(binary(truth), binary(np.where(out["speech"], SPEECH, "")))
             if wrtc:
                 for mode, pred in wrtc.other_modes(r["audio"], n).items():
                     extra[f"webrtcvad (mode {mode})"]["no_silence"].append(frame_accuracy(truth, pred, True))
                     extra[f"webrtcvad (mode {mode})"]["with_silence"].append(frame_accuracy(truth, pred, False))
+                    standard[f"webrtcvad (mode {mode})"].add(binary(truth), binary(np.where(pred, SPEECH, "")))
     from sonotype.bench.models import environment
     result = {"files": len(rows), "audio_s": audio, "missing": missing, "environment": environment("cpu", 1),
               "methods": []}
     for nm in names + list(extra):
         s = scores.get(nm) or extra[nm]
-        row = {"method": nm, "no_silence": pool(s["no_silence"]), "with_silence": pool(s["with_silence"])}
+        row = {"method": nm, "no_silence": pool(s["no_silence"]), "with_silence": pool(s["with_silence"]),
+               "standard": standard[nm].result()}
         if nm in wall:
             row.update({"wall_s": wall[nm], "cpu_s": cpu[nm], "x_realtime": audio / wall[nm],
                         "x_realtime_cpu": audio / cpu[nm]})
@@ -263,14 +276,18 @@ def table_markdown(result) -> str:
              f"CPU {result['environment']['cpu']} ({result['environment']['cpu_count']} cores), "
              f"load average {result['environment']['load_avg']}", "",
              "| method | acc. (silence excluded) | speech recall | non-speech recall | acc. (silence = non-speech) "
+             "| detection error rate | coverage | purity | boundary P / R (±0.5 s) "
              f"| × real time (wall) | × real time (CPU) | {ref} speed / this (CPU) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["methods"]:
-        a, b = r["no_silence"], r["with_silence"]
+        a, b, st = r["no_silence"], r["with_silence"], r["standard"]
         speed = (f"{r['x_realtime']:.0f} | {r['x_realtime_cpu']:.0f} | {r['sonotype_speedup_cpu']:.2f}"
                  if "wall_s" in r else "(same speed as mode 2) | | ")
         lines.append(f"| {r['method']} | {100 * a['accuracy']:.1f} % | {100 * a['speech_recall']:.1f} % | "
-                     f"{100 * a['nonspeech_recall']:.1f} % | {100 * b['accuracy']:.1f} % | {speed} |")
+                     f"{100 * a['nonspeech_recall']:.1f} % | {100 * b['accuracy']:.1f} % | "
+                     f"{100 * st['detection_error_rate']:.1f} % | {100 * st['coverage']:.1f} % | "
+                     f"{100 * st['purity']:.1f} % | {100 * st['boundary_precision']:.1f} / "
+                     f"{100 * st['boundary_recall']:.1f} % | {speed} |")
     if result["missing"]:
         lines.append("")
         lines.append("not installed (skipped): " + ", ".join(result["missing"]))
@@ -284,10 +301,12 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", help="bundled name or checkpoint (repeat; default slim)")
     ap.add_argument("--silero-onnx", action="store_true", help="Silero's ONNX model on onnxruntime instead of TorchScript")
     ap.add_argument("--no-silero-probs", action="store_true", help="skip the raw-probability Silero variant")
+    ap.add_argument("--smoothing", default="viterbi", help="sonotype's smoothing: viterbi, median or viterbi,median")
     ap.add_argument("--out", help="write PATH.md and PATH.json")
     args = ap.parse_args(argv)
     models = args.model or ["slim"]
-    result = run(args.data, models, args.limit, silero_onnx=args.silero_onnx, silero_probs=not args.no_silero_probs)
+    result = run(args.data, models, args.limit, silero_onnx=args.silero_onnx, silero_probs=not args.no_silero_probs,
+                 smoothings=args.smoothing.split(","))
     text = table_markdown(result)
     print(text)
     if args.out:

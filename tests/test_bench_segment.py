@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import librosa
@@ -13,7 +14,7 @@ import torch
 from sonotype.bench.segment import GROUPS, STAGES, bench_segment, synthetic_blocks
 from sonotype.cli.main import main
 from sonotype.features import MFCC, FeatureParams, extract, power_spectrogram
-from sonotype.infer import Segmenter
+from sonotype.infer import DecoderConfig, Segmenter
 from sonotype.models import SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness
 from sonotype.train import save_checkpoint
@@ -102,12 +103,12 @@ def test_power_spectrogram_frame_position_independent_and_librosa():
 def test_network_blocks_exact_under_any_chunking(ck, tmp_path):
     """Small network blocks so a short signal spans many: offline == file blocks == streaming."""
     y = np.concatenate(list(synthetic_blocks(23.0, seed=5)))
-    seg = Segmenter(ck, window=0.1, median=5)
+    seg = Segmenter(ck, window=0.1, median=5, smoothing="median")
     seg.engine.net_block = 300
     off = seg.segment_array(y)
     assert len(set(off.frame_labels.tolist())) >= 2
     sf.write(tmp_path / "a.wav", y, SR, subtype="FLOAT")
-    seg2 = Segmenter(ck, window=0.1, median=5, block_seconds=1.37)
+    seg2 = Segmenter(ck, window=0.1, median=5, block_seconds=1.37, smoothing="median")
     seg2.engine.net_block = 300
     blk = seg2.segment(tmp_path / "a.wav")
     assert np.array_equal(off.probs, blk.probs) and np.array_equal(off.frame_labels, blk.frame_labels)
@@ -165,15 +166,36 @@ def test_peers_run_on_tiny_corpus(ck, tmp_path):
     sf.write(tmp_path / "f0.wav", y, SR, subtype="PCM_16")
     (tmp_path / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
     (tmp_path / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
-    res = peers.run(tmp_path, models=[ck], silero_probs=False)
+    res = peers.run(tmp_path, models=[ck], silero_probs=False, smoothings=("viterbi", "median"))
     names = [m["method"] for m in res["methods"]]
-    assert names[0].startswith("sonotype")
+    assert names[0].startswith("sonotype") and "(viterbi)" in names[0] and "(median)" in names[1]
     for m in res["methods"]:
         assert 0 <= m["no_silence"]["accuracy"] <= 1 and m["no_silence"]["frames"] == 500
         assert m["with_silence"]["frames"] == 600
+        st = m["standard"]   # pyannote.metrics on speech / non-speech, every method
+        assert 0 <= st["detection_error_rate"] and 0 <= st["boundary_precision"] <= 1 and 0 < st["purity"] <= 1
     assert res["methods"][0]["x_realtime"] > 0
     text = peers.table_markdown(res)
     assert "sonotype" in text
     for pkg, present in (("silero-vad", any("silero" in n for n in names)),
                          ("webrtcvad", any("webrtc" in n for n in names))):
         assert present or pkg in res["missing"]
+
+
+def test_tune_decoder_on_tiny_corpus(ck, tmp_path):
+    spec = importlib.util.spec_from_file_location("tune_decoder", ROOT / "benchmarks" / "tune_decoder.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    y = np.concatenate(list(synthetic_blocks(6.0, seed=6)))
+    sf.write(tmp_path / "f0.wav", y, SR, subtype="PCM_16")
+    (tmp_path / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
+    (tmp_path / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
+    out = tmp_path / "tune.json"
+    assert tune.main(["--data", str(tmp_path), "--model", ck, "--window", "0.5", "--switch-penalty", "1,5",
+                      "--speech", "0.2", "--other", "0.5,1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["smoothing"] for r in res["grid"]] == ["median"] + ["viterbi"] * 4
+    assert res["best"]["accuracy"] == max(r["accuracy"] for r in res["grid"] if r["smoothing"] == "viterbi")
+    cfg = DecoderConfig.from_json(out)
+    assert cfg.window == 0.5 and cfg.switch_penalty == res["best"]["switch_penalty"]
+    assert dict(cfg.min_duration)["speech"] == 0.2

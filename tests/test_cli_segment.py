@@ -84,8 +84,10 @@ def test_synth_and_evaluate_segments_commands(tmp_path, ck, capsys):
                  "--min-len", "5", "--max-len", "8", "--out", str(tmp_path / "syn")]) == 0
     assert len(list((tmp_path / "syn").glob("*.wav"))) == 2
     assert main(["evaluate-segments", "--model", str(ck), "--data", str(tmp_path / "syn"), "--window", "0.5,1",
-                 "--out", str(tmp_path / "ev")]) == 0
+                 "--smoothing", "viterbi,median", "--out", str(tmp_path / "ev")]) == 0
     rows = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert [r["window"] for r in rows] == [0.5, 1.0]
+    assert [r["window"] for r in rows] == [0.5, 1.0, 0.5, 1.0]
+    assert [r["smoothing"] for r in rows] == ["viterbi", "viterbi", "median", "median"]
+    assert all("boundary_precision" in r["standard"] for r in rows)
     assert all(0 <= r["metrics"]["accuracy"] <= 1 for r in rows)
     assert "frame accuracy" in capsys.readouterr().out

@@ -93,7 +93,7 @@ def test_results_grid_and_segment_table():
     seg = tables.segment_table([{"model": "mobilenet", "window": 1.0, "metrics": fm},
                                 {"model": "mobilenet", "window": 2.0, "metrics": fm}])
     lines = seg.strip().splitlines()
-    assert lines[2].startswith("| mobilenet | 1 | 50.00 |") and lines[2].endswith("| 96.26 |")
+    assert lines[2].startswith("| mobilenet | median | 1 | 50.00 |") and lines[2].endswith("| 96.26 |")
     assert lines[3].endswith("| – |")
 
 
@@ -126,3 +126,18 @@ def test_figures_write_pngs(tmp_path):
 def test_label_colours_fixed():
     assert figures.label_colour("speech") == figures.LABEL_COLOURS["speech"]
     assert figures.label_colour("laughter") == figures.label_colour("laughter")
+
+
+def test_standard_metrics_hand_made():
+    from sonotype.evaluate.standard import StandardMetrics
+    true = np.array(["speech"] * 100 + ["music"] * 100, dtype=object)      # boundary at 1.0 s
+    st = StandardMetrics()
+    st.add(true, np.array(["speech"] * 130 + ["music"] * 70, dtype=object))  # 0.3 s late: matched
+    r = st.result()
+    assert r["detection_error_rate"] == pytest.approx(0.3)                  # 0.3 s false alarm / 1 s speech
+    assert r["boundary_precision"] == r["boundary_recall"] == 1.0
+    assert r["purity"] == pytest.approx(1.7 / 2) and r["coverage"] == pytest.approx(1.7 / 2)
+    st.add(true, np.array(["speech"] * 170 + ["music"] * 30, dtype=object))  # 0.7 s late: a miss
+    r = st.result()
+    assert r["boundary_precision"] == r["boundary_recall"] == 0.5
+    assert r["detection_error_rate"] == pytest.approx(1.0 / 2)

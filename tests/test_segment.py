@@ -11,7 +11,8 @@ import torch
 from scipy.ndimage import median_filter
 
 from sonotype.features import FeatureParams, extract
-from sonotype.infer import Classifier, Segmenter, StreamingSegmenter
+from sonotype.infer import Classifier, DecoderConfig, Segmenter, StreamingSegmenter
+from sonotype.infer.decode import viterbi_codes
 from sonotype.infer.stream import silence_runs
 from sonotype.models import GMMClassifier, MobileNetV1, SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness, frame_rms_db
@@ -86,7 +87,7 @@ def test_segments_cover_file_and_silence_where_zero(slim_ck):
 def test_matches_direct_reference(slim_ck):
     """The streaming engine equals the pipeline written out on whole arrays."""
     y = mixture(seed=3)
-    seg = Segmenter(slim_ck, window=0.5, median=31)
+    seg = Segmenter(slim_ck, window=0.5, median=31, smoothing="median")
     r = seg.segment_array(y)
     clf = seg.classifier
     e = equalise_loudness(y, SR, 0.25, clf.prep.target_db, clf.prep.max_gain_db)
@@ -111,6 +112,12 @@ def test_matches_direct_reference(slim_ck):
     differ = labels != r.frame_labels
     assert (top2[differ, 1] - top2[differ, 0] < 1e-4).all()  # only float near-ties may differ
     assert differ.mean() < 0.01
+    # Viterbi: decoded from the window means themselves (no median filter)
+    cfg = DecoderConfig(window=0.5, switch_penalty=2.0, min_duration=(("speech", 0.3), ("music", 0.5)))
+    v = Segmenter(clf, decoder=cfg).segment_array(y)
+    assert np.abs(v.probs - avg).max() < 1e-4
+    want = viterbi_codes(avg, silence_runs(raw, 20), cfg.min_frames(CLASSES, 100), 2.0, 100, 100)
+    assert len(set(want)) >= 3 and (want != v.frame_labels).mean() < 0.01
 
 
 def test_feature_stream_is_exact():
@@ -134,11 +141,13 @@ def test_blockwise_file_equals_whole_array(slim_ck, tmp_path):
     assert blocks.path == str(path)
 
 
-@pytest.mark.parametrize("which", ["slim_ck", "gmm_ck"])
-def test_streaming_equals_offline(which, request):
+@pytest.mark.parametrize("which,smoothing", [("slim_ck", "median"), ("gmm_ck", "median"),
+                                             ("slim_ck", "viterbi"), ("gmm_ck", "viterbi")])
+def test_streaming_equals_offline(which, smoothing, request):
     ck = request.getfixturevalue(which)
     y = mixture(seed=7)
-    seg = Segmenter(ck, window=0.3, median=15)
+    cfg = DecoderConfig(switch_penalty=1.0, min_duration=(("speech", 0.2), ("music", 0.3), ("noise", 0.25)))
+    seg = Segmenter(ck, window=0.3, median=15, smoothing=smoothing, decoder=cfg)
     offline = seg.segment_array(y)
     stream = seg.streaming()
     rng = np.random.default_rng(1)
@@ -156,11 +165,18 @@ def test_streaming_equals_offline(which, request):
     assert [g[1] for g in got] == list(offline.labels)
     assert np.allclose([g[2] for g in got], offline.confidence)
     assert stream.flush() == []
+    if smoothing == "viterbi":   # no fragments: every class segment lasts its class's minimum
+        mins = dict(cfg.min_duration)
+        short = [s for s in offline.segments if s.label != "silence" and s.duration < mins[s.label] - 1e-6]
+        assert not short and len(offline.segments) >= 4
 
 
 def test_latency_formula(slim_ck):
-    s = StreamingSegmenter(slim_ck, window=1.0, median=200)
+    s = StreamingSegmenter(slim_ck, window=1.0, median=200, smoothing="median")
     assert s.latency_s == pytest.approx((50 + 99) * 0.01 + 256 / SR + 3999 / SR)
+    cfg = DecoderConfig(block=1.0, lag=1.5)   # Viterbi: no median; block + lag frames of look-ahead
+    s = StreamingSegmenter(slim_ck, window=1.0, decoder=cfg)
+    assert s.latency_s == pytest.approx((50 + 100 + 150) * 0.01 + 256 / SR + 3999 / SR)
 
 
 def test_short_and_empty_signals(slim_ck):

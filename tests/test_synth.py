@@ -124,11 +124,15 @@ def test_evaluate_segments(corpus, tmp_path):
     torch.set_num_threads(1)
     try:
         rows = evaluate_segments(str(ck), out, windows=(0.5, 1.0), median=50, out=tmp_path / "eval",
-                                 progress=False)
+                                 progress=False, smoothings=("viterbi", "median"))
     finally:
         torch.set_num_threads(n)
-    assert [r["window"] for r in rows] == [0.5, 1.0]
+    assert [(r["smoothing"], r["window"]) for r in rows] == [("viterbi", 0.5), ("viterbi", 1.0),
+                                                             ("median", 0.5), ("median", 1.0)]
     for r in rows:
+        st = r["standard"]
+        assert 0 <= st["detection_error_rate"] and 0 <= st["boundary_recall"] <= 1 and 0 < st["coverage"] <= 1
+        assert 0 < st["purity"] <= 1 and st["tolerance_s"] == 0.5
         assert r["model"] == "slim" and r["files"] == 3 and r["speed"] > 0
         m = r["metrics"]
         assert 0 <= m["accuracy"] <= 1 and 0 <= m["speech_accuracy"] <= 1
@@ -137,4 +141,5 @@ def test_evaluate_segments(corpus, tmp_path):
     assert json.loads((ev / "metrics.json").read_text())[0]["window"] == 0.5
     assert "window (s)" in (ev / "table.md").read_text()
     assert (ev / "accuracy_by_window.png").stat().st_size > 0
-    assert (ev / "confusion_slim_1s.png").is_file()
+    assert (ev / "confusion_slim_viterbi_1s.png").is_file() and (ev / "confusion_slim_median_1s.png").is_file()
+    assert "detection error rate" in (ev / "table.md").read_text()

@@ -8,10 +8,10 @@ synthetic recording written for the purpose, so decoding is included) and report
 - ``breakdown``: seconds per stage, from timing hooks of
   :class:`~sonotype.infer.stream.StreamingSegmenter` (which read no clock when off) and a
   timer around the file's block reader: ``decode``, ``loudness``, ``stft``, ``mel_dct``,
-  ``standardise``, ``network``, ``average``, ``median``, ``silence`` and ``other`` (the rest:
+  ``standardise``, ``network``, ``average``, ``median``, ``silence``, ``viterbi`` (the decoder) and ``other`` (the rest:
   segment building, buffering);
 - ``groups``: the same summed into ``decode``, ``features`` (loudness, STFT, mel/DCT,
-  standardisation), ``network``, ``smoothing`` (window average, median, silence), ``other``.
+  standardisation), ``network``, ``smoothing`` (window average, median, silence, Viterbi), ``other``.
 
 Threads: ``threads=1`` pins torch (``torch.set_num_threads``) and every BLAS / OpenMP pool
 (threadpoolctl) to one thread; ``threads=0`` uses all cores.
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("decode", "loudness", "stft", "mel_dct", "standardise", "network", "average", "median",
-          "silence", "other")
+          "silence", "viterbi", "other")
 GROUPS = {"decode": ("decode",), "features": ("loudness", "stft", "mel_dct", "standardise"),
-          "network": ("network",), "smoothing": ("average", "median", "silence"), "other": ("other",)}
+          "network": ("network",), "smoothing": ("average", "median", "silence", "viterbi"), "other": ("other",)}
 SR = 16000
 
 
@@ -154,10 +154,10 @@ class _TimedBlocks:
             self.timings["decode"] = self.timings.get("decode", 0.0) + self.clock() - t0
 
 
-def _segmenter(model, backend: str, threads: int):
+def _segmenter(model, backend: str, threads: int, smoothing=None):
     from ..infer import Classifier, Segmenter
     clf = Classifier(model, backend=backend, threads=threads if backend == "onnx" else None)
-    return Segmenter(clf)
+    return Segmenter(clf, smoothing=smoothing)
 
 
 def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
@@ -197,7 +197,7 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
 
 def bench_segment(path=None, synthetic_hours: float | None = None, model="slim", threads: int = 1,
                   backend: str = "torch", fmt: str = "flac", repeats: int = 1, seed: int = 0,
-                  keep_dir=None) -> dict:
+                  keep_dir=None, smoothing: str | None = None) -> dict:
     """Throughput of segmenting ``path`` (or a synthetic recording of ``synthetic_hours``).
 
     Parameters
@@ -216,6 +216,8 @@ def bench_segment(path=None, synthetic_hours: float | None = None, model="slim",
         Network backend.
     repeats : int
         Timed runs; the fastest is reported.
+    smoothing : str, optional
+        ``"viterbi"`` or ``"median"`` (default: the segmenter's, Viterbi).
 
     Returns
     -------
@@ -237,7 +239,7 @@ def bench_segment(path=None, synthetic_hours: float | None = None, model="slim",
             if not path.exists():
                 write_synthetic(path, synthetic_hours * 3600.0, seed)
         with thread_limit(threads) as n:
-            seg = _segmenter(model, backend, n)
+            seg = _segmenter(model, backend, n, smoothing)
             out = time_file(seg, path, repeats, cpu=(n == 1))
         out.update({"threads": n, "model": str(model), "backend": backend, "file": str(path),
                     "environment": environment("cpu", n)})

@@ -19,6 +19,7 @@ def add_parsers(bsub) -> None:
     q.add_argument("--model", default="slim", help="bundled name or checkpoint (default slim)")
     q.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="network backend")
     q.add_argument("--repeats", type=int, default=1, help="timed runs per thread count (fastest kept)")
+    q.add_argument("--smoothing", choices=["viterbi", "median"], help="segmenter smoothing (default: viterbi)")
     q.add_argument("--out", help="also write the table (.md) and rows (.json) here")
     q.set_defaults(func=bench_segment)
 
@@ -42,7 +43,8 @@ def bench_segment(args) -> int:
             path = Path(tmp) / f"synthetic-{args.synthetic_hours:g}h.{args.format}"
             print(f"writing {args.synthetic_hours:g} h of synthetic audio ({args.format}) ...", file=sys.stderr)
             write_synthetic(path, args.synthetic_hours * 3600.0)
-        rows = [run(path, model=args.model, threads=t, backend=args.backend, repeats=args.repeats)
+        rows = [run(path, model=args.model, threads=t, backend=args.backend, repeats=args.repeats,
+                    smoothing=args.smoothing)
                 for t in threads]
     env = rows[0]["environment"]
     text = table_markdown(rows) + (f"\nCPU: {env['cpu']} ({env['cpu_count']} cores), load average "

@@ -286,7 +286,7 @@ def segment(args):
     with user_errors():
         from ..infer import Classifier
         seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
-                        silence_db=args.silence_db)
+                        silence_db=args.silence_db, smoothing=args.smoothing)
         _check_segment_outputs(args, files)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -331,7 +331,7 @@ def _segment_stream(args):
     with user_errors():
         from ..infer import Classifier
         st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
-                                median=args.median, silence_db=args.silence_db)
+                                median=args.median, silence_db=args.silence_db, smoothing=args.smoothing)
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
     hop = st.hop_s
     current = None  # [start_frame, end_frame, label, confidence sum]
@@ -386,15 +386,20 @@ def evaluate_segments(args):
     from ..evaluate.tables import segment_table
     from ..infer import resolve_model
     windows = [float(w) for w in args.window.split(",")]
+    smoothings = args.smoothing.split(",")
+    if not set(smoothings) <= {"viterbi", "median"}:
+        raise UserError(f"--smoothing: expected viterbi, median or viterbi,median, got {args.smoothing!r}")
     rows = []
     with user_errors():
         for m in args.model:
             name = m if m in ("slim", "wide") else None
-            rows += run(resolve_model(m), args.data, windows=windows, median=args.median, limit=args.limit, name=name)
+            rows += run(resolve_model(m), args.data, windows=windows, median=args.median, limit=args.limit, name=name,
+                        smoothings=smoothings)
         write_outputs(rows, args.out)
     print(segment_table(rows), end="")
     for r in rows:
-        print(f"{r['model']} window {r['window']:g} s: {r['speed']:.0f}x real time over {r['audio_s'] / 3600:.2f} h")
+        print(f"{r['model']} {r['smoothing']} window {r['window']:g} s: {r['speed']:.0f}x real time over "
+              f"{r['audio_s'] / 3600:.2f} h")
 
 
 def export(args):

@@ -99,26 +99,31 @@ def results_grid(rows):
 
 
 def segment_table(rows):
-    """Segmentation results (Table V form).
+    """Segmentation results (Table V form) with the standard metrics.
 
     Parameters
     ----------
     rows : sequence of dict
-        Keys ``model``, ``window`` (context window, seconds) and
-        ``metrics`` (from ``frame_metrics``).
+        Keys ``model``, ``window`` (context window, seconds), ``metrics`` (from
+        ``frame_metrics``) and optionally ``smoothing`` and ``standard``
+        (:meth:`sonotype.evaluate.standard.StandardMetrics.result`).
 
     Returns
     -------
     str
         A markdown table; the paper figure is given for the 1 s window only.
     """
-    header = ["model", "window (s)", "frame accuracy %", "speech-vs-non-speech %",
-              "recall speech %", "recall music %", "recall noise %", "paper frame acc %"]
+    header = ["model", "smoothing", "window (s)", "frame accuracy %", "speech-vs-non-speech %",
+              "recall speech %", "recall music %", "recall noise %", "detection error rate %",
+              "coverage %", "purity %", "boundary P / R (±0.5 s) %", "paper frame acc %"]
     body = []
     for row in rows:
-        m = row["metrics"]
-        body.append([row["model"], _seconds(row["window"]), _pct(m.get("accuracy")),
-                     _pct(m.get("speech_accuracy")), *_recalls(m),
+        m, st = row["metrics"], row.get("standard") or {}
+        pr = (f"{_pct(st['boundary_precision'])} / {_pct(st['boundary_recall'])}"
+              if "boundary_precision" in st else DASH)
+        body.append([row["model"], row.get("smoothing", "median"), _seconds(row["window"]), _pct(m.get("accuracy")),
+                     _pct(m.get("speech_accuracy")), *_recalls(m), _pct(st.get("detection_error_rate")),
+                     _pct(st.get("coverage")), _pct(st.get("purity")), pr,
                      _paper_pct(paper_segment_accuracy(row["model"], row["window"]))])
     return _markdown(header, body)
 

@@ -2,8 +2,9 @@
 
 :class:`Segmenter` reads a file in blocks (bounded memory, any length) and runs
 them through :class:`~sonotype.infer.stream.StreamingSegmenter`, which holds
-the frame math (context window, median filter, silence); see
-:mod:`sonotype.infer.stream` for exactly what ``window`` and ``median`` mean.
+the frame math (context window, Viterbi decoding or median filter, silence); see
+:mod:`sonotype.infer.stream` for exactly what ``window`` and ``median`` mean and
+:mod:`sonotype.infer.decode` for the decoder.
 """
 from __future__ import annotations
 
@@ -25,15 +26,15 @@ class SegmentationResult:
     ----------
     segments : list of Segment
         Cover ``[0, duration]`` without gaps or overlaps; confidence is the
-        mean winning-class probability (1 for silence).
+        mean probability of the label (1 for silence).
     frame_labels : numpy.ndarray
         int8 codes into :attr:`classes`, one per 10 ms frame (frame ``t``
         centred at ``t * hop_s``).
     classes : list of str
         The model's classes followed by ``"silence"``.
     probs : numpy.ndarray
-        (n_frames, n_model_classes) float32, window-averaged and median-filtered
-        per class (so a row need not sum to 1).
+        (n_frames, n_model_classes) float32, window-averaged (and median-filtered
+        per class with ``smoothing="median"``, so a row need not sum to 1).
     confidence : numpy.ndarray
         Per-frame winning-class probability (1 for silence).
     hop_s : float
@@ -78,13 +79,14 @@ class Segmenter:
     ----------
     classifier_or_checkpoint : Classifier or str or Path or dict
         A loaded classifier, a bundled model name (``"wide"``, ``"slim"``) or a checkpoint.
-    window : float
+    window : float, optional
         Context window in seconds: frame ``t``'s probabilities are the mean of
         the model's per-frame outputs over ``round(100 * window)`` frames
         centred on ``t`` (frames ``t + h - w + 1 .. t + h``, ``h = w // 2``),
-        silent frames left out of the mean.
-    median : int
-        Median filter length in frames over the averaged probabilities.
+        silent frames left out of the mean. Default ``decoder.window``.
+    median : int, optional
+        Median filter length in frames over the averaged probabilities
+        (``smoothing="median"``; default ``decoder.median``).
     silence_db : float
         Frames whose 25 ms RMS (of the original signal) is below this many dBFS
         for at least ``min_silence`` seconds are labelled ``"silence"``.
@@ -92,6 +94,11 @@ class Segmenter:
         Seconds read from the file at a time.
     min_silence : float
         Shortest silence in seconds.
+    smoothing : str, optional
+        ``"viterbi"`` (switch penalty and minimum durations, no segment shorter than its
+        class's minimum) or ``"median"`` (the paper's); default ``decoder.smoothing``.
+    decoder : DecoderConfig, optional
+        Smoothing settings (default :data:`sonotype.infer.decode.DEFAULT`).
 
     Raises
     ------
@@ -106,11 +113,13 @@ class Segmenter:
     Segment(start=0.0, end=12.34, label='speech', confidence=0.93)
     """
 
-    def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
-                 silence_db: float = -50.0, block_seconds: float = 600.0, min_silence: float = 0.2):
+    def __init__(self, classifier_or_checkpoint=None, window: float | None = None, median: int | None = None,
+                 silence_db: float = -50.0, block_seconds: float = 600.0, min_silence: float = 0.2,
+                 smoothing: str | None = None, decoder=None):
         # eager=False: the network waits for complete blocks (same output, no repeated work)
         self.engine = StreamingSegmenter(classifier_or_checkpoint, window=window, median=median,
-                                         silence_db=silence_db, min_silence=min_silence, eager=False)
+                                         silence_db=silence_db, min_silence=min_silence, eager=False,
+                                         smoothing=smoothing, decoder=decoder)
         self.classifier = self.engine.classifier
         self.block_seconds = float(block_seconds)
 
@@ -125,8 +134,8 @@ class Segmenter:
     def streaming(self) -> StreamingSegmenter:
         """A fresh :class:`StreamingSegmenter` with the same model and settings."""
         e = self.engine
-        return StreamingSegmenter(self.classifier, window=e.window, median=e.median,
-                                  silence_db=e.silence_db, min_silence=e.min_silence)
+        return StreamingSegmenter(self.classifier, silence_db=e.silence_db, min_silence=e.min_silence,
+                                  decoder=e.decoder)
 
     def _run(self, blocks, total_s: float | None, name: str) -> SegmentationResult:
         e = self.engine
@@ -176,7 +185,7 @@ def _segments(codes, conf, classes, hop_s, duration) -> list:
     return segments_from_frames(np.asarray(classes, dtype=object)[codes], conf, hop_s, duration)
 
 
-def segment_file(path, model=None, window: float = 1.0, median: int = 200,
-                 silence_db: float = -50.0) -> SegmentationResult:
+def segment_file(path, model=None, window: float | None = None, median: int | None = None,
+                 silence_db: float = -50.0, smoothing: str | None = None) -> SegmentationResult:
     """One-call segmentation of a file (what ``sonotype segment`` needs)."""
-    return Segmenter(model, window=window, median=median, silence_db=silence_db).segment(path)
+    return Segmenter(model, window=window, median=median, silence_db=silence_db, smoothing=smoothing).segment(path)

@@ -97,7 +97,7 @@ class _SmoothingStages:
             return
         lo = max(0, t0 - self.m_left)
         S = self._S.get(lo, self._S.end)
-        M = moving_median(S, self.median) if self.median > 1 else S
+        M = moving_median(S, self._median_len) if self._median_len > 1 else S
         self._M.append(M[t0 - lo:t1 - lo].astype(np.float32))
         self._S.drop_before(t1 - self.m_left)
 
@@ -114,6 +114,8 @@ class _SmoothingStages:
         self._Rs.drop_before(min(t1 - (self.min_frames - 1), self._C.end - 1))
 
     def _decide(self):
+        if self._viterbi is not None:
+            return self._decode()
         t0 = self.n_decided
         t1 = min(self._M.end, self._Q.end)
         k = len(self.classes) - 1
@@ -125,3 +127,25 @@ class _SmoothingStages:
         self._M.drop_before(t1), self._Q.drop_before(t1)
         self.n_decided = t1
         return (t0, codes, conf.astype(np.float32), M)
+
+    def _decode(self):
+        """Fixed-lag Viterbi decisions (:mod:`sonotype.infer.decode`) on the window means."""
+        t0, t1 = self._fed, min(self._M.end, self._Q.end)
+        parts = []
+        if t1 > t0:
+            parts.append(self._viterbi.push(self._M.get(t0, t1), self._Q.get(t0, t1)))
+            self._fed = t1
+        if self._final:
+            parts.append(self._viterbi.finish())
+        codes = np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, np.int8)
+        start = self.n_decided
+        if not len(codes):
+            return self._empty(start)
+        M = self._M.get(start, start + len(codes))
+        k = len(self.classes) - 1
+        conf = np.ones(len(codes), np.float32)
+        cls = codes < k
+        conf[cls] = M[cls, codes[cls]]
+        self.n_decided = start + len(codes)
+        self._M.drop_before(self.n_decided), self._Q.drop_before(self.n_decided)
+        return (start, codes, conf, M)

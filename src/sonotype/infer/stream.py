@@ -61,6 +61,7 @@ import torch
 from ..features.extract import extract_timed
 from ..preprocess import equalise_loudness
 from .classify import Classifier
+from .decode import DEFAULT, FixedLagViterbi
 from .smoothing import _Rolling, _SmoothingStages, moving_median, silence_runs  # noqa: F401 (re-exported)
 
 SILENCE = "silence"
@@ -75,10 +76,11 @@ class StreamingSegmenter(_SmoothingStages):
     ----------
     classifier_or_checkpoint : Classifier or str or Path or dict
         A loaded :class:`Classifier`, a bundled model name or a checkpoint.
-    window : float
-        Context window in seconds (0.5-2 in the paper).
-    median : int
-        Median filter length in frames (200 in the paper).
+    window : float, optional
+        Context window in seconds (0.5-2 in the paper; default ``decoder.window``).
+    median : int, optional
+        Median filter length in frames (200 in the paper; default ``decoder.median``), used
+        with ``smoothing="median"``.
     silence_db : float
         Silence threshold in dBFS.
     min_silence : float
@@ -90,11 +92,16 @@ class StreamingSegmenter(_SmoothingStages):
         decisions within :attr:`latency_s`); ``False`` waits for complete blocks
         (``NET_BLOCK`` frames, 41 s) or :meth:`flush`, which saves repeated work when
         only the end result matters. The output is the same.
+    smoothing : str, optional
+        ``"viterbi"`` (fixed-lag decoding, :mod:`sonotype.infer.decode`) or ``"median"``
+        (stage 5); default ``decoder.smoothing``.
+    decoder : DecoderConfig, optional
+        Smoothing settings (default :data:`sonotype.infer.decode.DEFAULT`).
     """
 
-    def __init__(self, classifier_or_checkpoint=None, window: float = 1.0, median: int = 200,
+    def __init__(self, classifier_or_checkpoint=None, window: float | None = None, median: int | None = None,
                  silence_db: float = -50.0, min_silence: float = 0.2, chunk_seconds: float = 30.0,
-                 eager: bool = True):
+                 eager: bool = True, smoothing: str | None = None, decoder=None):
         clf = classifier_or_checkpoint if isinstance(classifier_or_checkpoint, Classifier) \
             else Classifier(classifier_or_checkpoint)
         model = clf.model
@@ -105,6 +112,9 @@ class StreamingSegmenter(_SmoothingStages):
                 "segmentation with clip-only models (MobileNet) is not implemented")
         if clf.prep.denoise:
             warnings.warn("segmentation does not apply Log-MMSE denoising", UserWarning, stacklevel=2)
+        cfg = (decoder or DEFAULT).with_(**({} if smoothing is None else {"smoothing": smoothing}))
+        window = cfg.window if window is None else window
+        median = cfg.median if median is None else median
         if window <= 0 or int(median) < 1 or min_silence < 0:
             raise ValueError("window must be > 0, median >= 1 and min_silence >= 0")
         self.classifier = clf
@@ -116,7 +126,12 @@ class StreamingSegmenter(_SmoothingStages):
         fr = self.params.frame_rate
         self.w = max(1, int(round(self.window * fr)))
         self.h = self.w // 2
-        self.m_left, self.m_right = self.median // 2, self.median - 1 - self.median // 2
+        self.decoder = cfg.with_(window=self.window, median=self.median)
+        self.smoothing = cfg.smoothing
+        self._median_len = self.median if self.smoothing == "median" else 1
+        self.m_left, self.m_right = self._median_len // 2, self._median_len - 1 - self._median_len // 2
+        self._viterbi = None if self.smoothing == "median" else FixedLagViterbi(
+            cfg.min_frames(clf.classes, fr), cfg.switch_penalty, round(cfg.block * fr), round(cfg.lag * fr), cfg.floor)
         self.min_frames = max(1, int(round(self.min_silence * fr)))
         self.lookahead = DELTA_LOOKAHEAD if (self.params.kind == "mfcc" and self.params.deltas) else 0
         self.receptive_field = int(rf)
@@ -162,13 +177,15 @@ class StreamingSegmenter(_SmoothingStages):
 
         ``(w // 2 + median - 1 - median // 2 + lookahead) * hop + n_fft / 2``
         samples plus one loudness block less a sample (the silence path,
-        ``(min_frames - 1) * hop + win_length / 2``, counts if longer).
+        ``(min_frames - 1) * hop + win_length / 2``, counts if longer), plus, with Viterbi
+        smoothing, the decoder's ``block + lag`` frames (no median term then).
         For ``window=1``, ``median=200``: (50 + 99) x 10 ms + 16 ms + 250 ms = 1.756 s.
         """
         p = self.params
         model_path = (self.h + self.m_right + self.lookahead) * p.hop_length + p.n_fft // 2 + self.block - 1
         silence_path = (self.min_frames - 1) * p.hop_length + p.win_length // 2
-        return max(model_path, silence_path) / p.sr
+        delay = self._viterbi.delay * p.hop_length if self._viterbi is not None else 0
+        return (max(model_path, silence_path) + delay) / p.sr
 
     def reset(self) -> None:
         """Forget everything pushed: start a new recording."""
@@ -194,6 +211,9 @@ class StreamingSegmenter(_SmoothingStages):
         self._S = _Rolling((len(self.classes) - 1,))               # window means
         self._M = _Rolling((len(self.classes) - 1,), np.float32)   # median filtered
         self._Q = _Rolling((), bool)      # smoothed silence
+        self._fed = 0                     # frames given to the Viterbi decoder
+        if self._viterbi is not None:
+            self._viterbi.reset()
 
     def push(self, samples) -> list:
         """Add samples (mono float32 at ``sr``); return newly decided frames.
@@ -290,9 +310,11 @@ class StreamingSegmenter(_SmoothingStages):
         if tm:
             t = self._lap("median", t)
         self._silence()
+        if tm and self._viterbi is not None:
+            t = self._lap("silence", t)
         out = self._decide()
         if tm:
-            self._lap("silence", t)
+            self._lap("silence" if self._viterbi is None else "viterbi", t)
         return out
 
     def _rms_push(self, y):
