@@ -21,9 +21,9 @@ from sonotype.experiment import train_model
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "sonotype" / "assets" / "models"
 EXCLUDE = ROOT / "exclusions" / "minimusan.csv"
-EPOCHS = {"slim": 30, "wide": 30}
-RECIPE = {"clip": 2.0, "deltas": 2, "epoch_clips": 6000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
-          "balance": "source", "seed": 0}
+EPOCHS = {"slim": 24, "wide": 24}  # SGDR's third cycle ends at 23.75 epochs
+RECIPE = {"clip": 2.0, "deltas": 2, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
+          "seed": 0}
 PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name, n_in=20))
 
 
@@ -39,7 +39,7 @@ def card(name, r, corpus, cmd, cv_text):
   65/10/25 per class (seed 0): trained on train, early-stopped on val, tested on test; files in
   `exclusions/minimusan.csv` (label-audit suspects) left out of every split.
 - **Recipe**: {rec}; Adam, SGDR (lr {RECIPE['lr']} → 1e-5, cycle 5 epochs × 1.5), class-weighted
-  cross-entropy; each epoch draws {RECIPE['epoch_clips']} clips with every source of a class equally likely;
+  cross-entropy; each epoch draws {RECIPE['epoch_clips']} random training clips;
   **log-mel augmentation drawn afresh for every clip** (`sonotype.data.melaug`: a background from the
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /

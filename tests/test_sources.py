@@ -148,14 +148,14 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     base = ["--folds", "2", "--model", "slim", "--clip", "0.5", "--epochs", "1", "--epoch-clips", "16",
             "--updates", "2", "--workers", "1", "--cache", str(tmp_path / "c")]
     argv = ["reproduce", "sources", "--corpus", f"musan:{corpora.musan}", "--out", str(out),
-            "--recipes", "paper,mel-balanced"] + base
+            "--recipes", "paper,deployed"] + base
     assert main(argv + ["--only", "0"]) == 0
     assert not (out / "sources.md").exists()
     assert main(argv) == 0
     text = capsys.readouterr().out
     for src in ("librivox", "us-gov", "fma", "jamendo", "free-sound", "sound-bible"):
         assert f"| {src} |" in text
-    assert "macro mean over sources" in text and "paper %" in text and "mel-balanced %" in text
+    assert "macro mean over sources" in text and "paper %" in text and "mel (deployed) %" in text
     summary = json.loads((out / "sources.json").read_text())
     s = summary["paper"]
     assert s["macro_source_mean"] == pytest.approx(np.mean([v["accuracy"] for v in s["sources"].values()]))
@@ -168,14 +168,14 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     assert set(m["sources"]) and all(0 <= v["accuracy"] <= 1 for v in m["sources"].values())
     table = (out / "paper" / "fold0" / "test" / "table.md").read_text()
     assert "Accuracy by source" in table and all(f"| {s} |" in table for s in m["sources"])
-    ck = json.loads((out / "mel-balanced" / "fold0" / "train.json").read_text())
+    ck = json.loads((out / "mel" / "fold0" / "train.json").read_text())
     assert ck["history"] and ck["augment"] is None
     assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "a"), "--from", str(out),
-                 "--recipe", "paper", "--top", "3"]) == 0
+                 "--recipe", "deployed", "--top", "3"]) == 0
     assert "flagged by confident learning" in capsys.readouterr().out
     assert (tmp_path / "a" / "audit.html").read_text().count("<audio") == 3
     assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "b"), "--from", str(out),
-                 "--recipe", "mel"]) == 2
+                 "--recipe", "waveform"]) == 2
     assert "no out-of-fold predictions" in capsys.readouterr().err
 
 

@@ -32,7 +32,7 @@ def add_cv_options(q) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
     q.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
-    q.epilog = (f"recipes: {', '.join(sorted(RECIPES))}; 'deployed' is the bundled models' recipe ({DEPLOYED})")
+    q.epilog = f"recipes: {', '.join(sorted(RECIPES))}, or deployed (the bundled models' recipe: {DEPLOYED})"
 
 
 def add_parsers(rsub, dsub) -> None:
@@ -75,12 +75,13 @@ def reproduce_sources(args):
 
 def data_audit(args):
     from ..experiments import audit_labels
+    from ..experiments.sources import DEPLOYED
     from .commands import UserError, user_errors
     with user_errors():
         cv = Path(args.cv) if args.cv else Path(args.out) / "cv"
         if not args.cv:
             _run_cv(args, cv, [args.recipe])
-        oof = cv / args.recipe / "oof.csv"
+        oof = cv / (DEPLOYED if args.recipe == "deployed" else args.recipe) / "oof.csv"
         if not oof.is_file():
             raise UserError(f"{oof}: no out-of-fold predictions (run 'sonotype reproduce sources' to the end)")
         ranked = audit_labels(oof, args.out, top=args.top)

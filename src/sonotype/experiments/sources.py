@@ -32,8 +32,7 @@ RECIPES = {
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
     "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
 }
-DEPLOYED = "mel-balanced"  # the recipe of the bundled models (chosen by this cross-validation)
-RECIPES["deployed"] = RECIPES[DEPLOYED]
+DEPLOYED = "mel"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
 
 def source_hours(items) -> dict:
@@ -103,13 +102,14 @@ def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", cli
                       recipes=("paper", "deployed"), seed: int = 0, only=None, log=print, **config) -> str | None:
     """Source-fold cross-validation of ``model`` under each recipe in ``recipes`` (:data:`RECIPES`).
 
-    Runs resume: a fold with a finished ``train.json`` is read back. ``only`` (fold numbers
+    ``"deployed"`` stands for :data:`DEPLOYED`. Runs resume: a fold with a finished ``train.json`` is read back. ``only`` (fold numbers
     from 0) runs just those folds and writes no table, so folds can run in parallel
     processes; a last call without it writes ``sources.md`` and ``sources.json``, and per
     recipe ``<recipe>/oof.csv`` (out-of-fold file probabilities, for ``data audit``).
     ``config`` goes to :func:`~sonotype.experiment.train_model` (``epochs``, ``epoch_clips``...).
     """
     out = Path(out)
+    recipes = list(dict.fromkeys(DEPLOYED if r == "deployed" else r for r in recipes))
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
         raise ValueError(f"unknown recipe(s) {unknown}; choose from {sorted(RECIPES)}")
@@ -167,7 +167,8 @@ def sources_table(summary: dict, model: str, clip: float, folds: int) -> str:
     recipes = list(summary)
     first = summary[recipes[0]]
     pct = lambda v: f"{100 * v:.2f}"
-    head = "| class | source | files | clips | " + " | ".join(f"{r} %" for r in recipes) + " |"
+    name = lambda r: f"{r} (deployed)" if r == DEPLOYED else r
+    head = "| class | source | files | clips | " + " | ".join(f"{name(r)} %" for r in recipes) + " |"
     lines = [f"Source-fold cross-validation, {model}, {clip:g} s clips, {folds} folds: every source is tested "
              "by a model trained without it.\n", head, "|" + "---|" * (4 + len(recipes))]
     order = sorted(first["sources"], key=lambda s: (first["sources"][s]["label"], s))
