@@ -29,6 +29,7 @@ RECIPES = {
     "mel-balanced": {"deltas": 2, "mel_augment": MelAugmentParams(), "balance": "source"},
     "mel-strong": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.7, eq=0.7, band=0.5, band_db=120.0,
                                                                 reverb=0.4)},
+    "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
     "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
 }
