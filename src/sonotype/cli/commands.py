@@ -13,8 +13,8 @@ import numpy as np
 
 
 from ..audio import AudioError
+from ..checkpoint import CheckpointError
 from ..data import CorpusError
-from ..train import CheckpointError
 
 
 class UserError(Exception):
@@ -129,7 +129,7 @@ def data_split(args):
 def data_cache(args):
     from ..data import FeatureCache, Job, featurize, open_corpus
     from ..preprocess import PreprocessParams
-    from ..train import features_for
+    from ..models import features_for
     with user_errors():
         c = open_corpus(args.corpus)
         t = time.time()
@@ -143,7 +143,7 @@ def data_cache(args):
 
 def train(args):
     from ..data import AugmentParams, MelAugmentParams
-    from ..experiment import train_model
+    from ..experiments.training import train_model
     with user_errors():
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
@@ -162,7 +162,7 @@ def train(args):
 
 
 def evaluate(args):
-    from ..experiment import evaluate_model
+    from ..experiments.evaluation import evaluate_model
     from ..infer import resolve_model
     with user_errors():
         evaluate_model(resolve_model(args.model), args.corpus, out=args.out, clip=args.clip, split=args.split,
@@ -202,7 +202,7 @@ def classify(args):
 
 
 def reproduce_clips(args):
-    from ..experiment import reproduce_clips as run
+    from ..experiments.clips import reproduce_clips as run
     with user_errors():
         text = run(args.corpus, args.out, models=args.models.split(","),
                    clips=[float(c) for c in args.clips.split(",")], seed=args.seed, log=_log, epochs=args.epochs,
@@ -211,7 +211,7 @@ def reproduce_clips(args):
 
 
 def finetune(args):
-    from ..finetune import finetune_model
+    from ..experiments.finetune import finetune_model
     from ..infer import resolve_model
     with user_errors():
         r = finetune_model(resolve_model(args.checkpoint), args.corpus, args.out, fraction=args.fraction, epochs=args.epochs,
@@ -226,7 +226,7 @@ def finetune(args):
 
 
 def reproduce_distill(args):
-    from ..distill_experiment import reproduce_distill as run
+    from ..experiments.distill import reproduce_distill as run
     with user_errors():
         text = run(args.corpus, args.out, clips=[float(c) for c in args.clips.split(",")], epochs=args.epochs,
                    teacher_epochs=args.teacher_epochs, temperature=args.temperature, imagenet=args.imagenet,
@@ -236,7 +236,7 @@ def reproduce_distill(args):
 
 
 def reproduce_holdout(args):
-    from ..experiment import reproduce_holdout as run
+    from ..experiments.holdout import reproduce_holdout as run
     with user_errors():
         text = run(args.corpus, args.out, args.sources.split(","), model=args.model, clip=args.clip,
                    copies=args.augment, seed=args.seed, log=_log, epochs=args.epochs, cache_dir=args.cache,
@@ -373,7 +373,7 @@ def _print_segment(cur, hop):
 
 def synth_segments(args):
     from ..data.synth import synth_segments as run
-    from ..experiment import load_parts
+    from ..experiments.parts import load_parts
     with user_errors():
         _, parts = load_parts(args.corpus, args.split, args.seed, args.holdout_source)
         rows = run(parts[args.subset], args.out, n=args.n, seed=args.seed, min_len=args.min_len, max_len=args.max_len)

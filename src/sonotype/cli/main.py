@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from .. import __version__
+from ..models.registry import TRAINABLE
 from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on a corpus (train split; val for early stopping)")
     _add_corpus(p)
-    p.add_argument("--model", default="slim", choices=["slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2"])
+    p.add_argument("--model", default="slim", choices=list(TRAINABLE))
     p.add_argument("--clip", type=float, default=1.0, help="clip length in seconds (0.5, 1, 2)")
     p.add_argument("--out", required=True, help="run folder (model.pt, last.pt, split.csv, train.json, test/)")
     p.add_argument("--epochs", type=int, default=60)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..audio import info
-from ..train.checkpoint import CheckpointError
+from ..checkpoint import CheckpointError
 from .inputs import IndexFailure, _error_message, _one_line, find_inputs, hash_file, parse_shard, take_shard
 from .output import IndexSummary, Output, _brief, _canonicalise, encode
 

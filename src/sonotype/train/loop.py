@@ -15,9 +15,11 @@ import torch.nn.functional as F
 from torch.utils.data import DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
-from ..models import build_model
+from ..checkpoint import atomic_save, load_weights, save_checkpoint
+from ..models import build_model, spec_of
 from ..models.predict import clip_proba
-from .checkpoint import atomic_save, save_checkpoint
+from ..models.pretrained import apply_init
+from .distill import distillation_loss
 from .schedule import sgdr
 
 
@@ -101,7 +103,6 @@ def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
     hard = F.cross_entropy(logits, yb, weight=weight)
     if soft is None:
         return hard
-    from .distill import distillation_loss
     return distillation_loss(logits, soft, yb, temperature, alpha, weight)
 
 
@@ -122,15 +123,13 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     kwargs = {"n_classes": len(data.classes), **cfg.model_kwargs}
-    if cfg.model in ("slim", "wide", "snn"):
+    if spec_of(cfg.model).takes_n_in:
         kwargs.setdefault("n_in", data.params.n_channels)
     model = build_model(cfg.model, **kwargs)
     if cfg.init != "random":
-        from ..models.pretrained import apply_init
         apply_init(model, cfg.init, cfg.model)
         log(f"initialised {cfg.model} from {cfg.init}")
     if cfg.init_checkpoint:
-        from ..finetune import load_weights
         log(load_weights(model, cfg.init_checkpoint, cfg.model, data.classes))
     model = model.to(device)
     n = len(data.train) if not cfg.epoch_clips else min(len(data.train), cfg.epoch_clips)
@@ -206,7 +205,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
             log(f"epoch {epoch + 1}: loss {total / max(1, len(bar)):.4f}  val acc {val['accuracy']:.4f}"
                 + ("  *" if improved else ""))
             if improved:
-                _save_model(out / "model.pt", model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
+                save_model(out / "model.pt", model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
                             time.time() - t0)
             atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
                          "rng": torch.get_rng_state()}, last)
@@ -218,7 +217,8 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
             "seconds": time.time() - t0, "batch": batch, "checkpoint": str(out / "model.pt")}
 
 
-def _save_model(path, model, cfg, data, kwargs, metrics, seconds):
+def save_model(path, model, cfg, data, kwargs, metrics, seconds):
+    """Write ``model`` as a checkpoint with ``data``'s features, classes and statistics and ``cfg``."""
     save_checkpoint(path, arch=cfg.model, kwargs=kwargs, model=model, features=data.params, prep=data.prep,
                     classes=data.classes, clip=data.clip, mean=data.mean, std=data.std,
                     config=cfg.to_dict(), metrics={**metrics, "train_seconds": seconds})
@@ -240,6 +240,6 @@ def fit_gmm(data, cfg: TrainConfig, out: Path, log=print) -> dict:
     model.fit(X[np.sort(keep)], y[np.sort(keep)])
     val = evaluate_clips(model, data.val, data.classes) if data.val is not None else {}
     out.mkdir(parents=True, exist_ok=True)
-    _save_model(out / "model.pt", model, cfg, data, {"n_components": cfg.gmm_components, "random_state": cfg.seed},
+    save_model(out / "model.pt", model, cfg, data, {"n_components": cfg.gmm_components, "random_state": cfg.seed},
                 {"val": val}, time.time() - t0)
     return {"best_val_accuracy": val.get("accuracy"), "seconds": time.time() - t0, "checkpoint": str(out / "model.pt")}

@@ -26,6 +26,7 @@ from ..atomic import write_npy
 from ..data import FeatureCache, Job, featurize
 from ..data.cache import default_cache_dir, file_digest
 from ..data.clips import fit_length
+from ..infer.classify import Classifier
 from ..models.predict import clip_proba
 
 
@@ -91,8 +92,6 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     ValueError
         For augmented jobs without ``aug``, or a clip start past a teacher feature matrix.
     """
-    from ..infer.classify import Classifier  # late: infer imports train
-
     jobs = [j if isinstance(j, Job) else Job(str(j), "") for j in jobs]
     if any(j.variant for j in jobs) and aug is None:
         raise ValueError("augmented training copies need their augmentation parameters for the teacher")

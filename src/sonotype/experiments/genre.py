@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import AudioError, load
-from .data import make_split, open_corpus, write_split
-from .features import STFT, FeatureParams, extract
-from .models.genre_cnn import (
+from ..audio import AudioError, load
+from ..data import make_split, open_corpus, write_split
+from ..features import STFT, FeatureParams, extract
+from ..models.genre_cnn import (
     GENRE_CLIP_SAMPLES,
     GENRE_FRAMES,
     GenreCNN,
@@ -37,7 +37,7 @@ from .models.genre_cnn import (
     recalibrate_batchnorm,
     receptive_fields,
 )
-from .preprocess import PreprocessParams
+from ..preprocess import PreprocessParams
 
 N_CLIPS = 10
 ARCH = "genre_cnn"
@@ -212,14 +212,14 @@ def train_genre(corpus_spec, out, epochs: int = 5, seed: int = 0, batch_size: in
 
 def save_checkpoint_genre(path, model, kwargs, classes, config, metrics) -> Path:
     """Standard sonotype checkpoint: arch ``genre_cnn``, features = STFT preset, no preprocessing."""
-    from .train.checkpoint import save_checkpoint
+    from ..checkpoint import save_checkpoint
     return save_checkpoint(path, arch=ARCH, kwargs=kwargs, model=model, features=STFT,
                            prep=PreprocessParams(remove_silence=False, equalise=False),
                            classes=classes, clip=GENRE_CLIP_SAMPLES / STFT.sr, config=config, metrics=metrics)
 
 
 def _load(checkpoint):
-    from .train.checkpoint import build_from_checkpoint, features_of, load_checkpoint
+    from ..checkpoint import build_from_checkpoint, features_of, load_checkpoint
     ck = load_checkpoint(checkpoint)
     if ck["arch"] != ARCH:
         raise ValueError(f"{checkpoint}: not a genre CNN checkpoint (arch {ck['arch']!r})")
@@ -314,7 +314,7 @@ def _write_eval(out: Path, res: dict) -> None:
         for s in res["songs"]:
             w.writerow([s["path"], s["true"], s["predicted"], *[f"{v:.4f}" for v in s["proba"]]])
     try:
-        from .evaluate.figures import plot_confusion
+        from ..evaluate.figures import plot_confusion
         plot_confusion(np.asarray(res["confusion"]), res["classes"], out / "confusion.png",
                        title=f"Genre CNN ({res['split']}, {res['n_songs']} songs)")
     except Exception as err:  # noqa: BLE001 - a figure must not lose the numbers
@@ -370,7 +370,7 @@ def demo(out_dir, gtzan_root="../shared/data/gtzan-mini", epochs: int = 5, seed:
     ``out_dir/auralise`` (WAVs, PNGs, ``index.html``). The clip is the middle one of the
     first genre's song (or ``genre``'s).
     """
-    from .explain.auralise import auralise
+    from ..explain.auralise import auralise
     out_dir = Path(out_dir)
     spec = f"gtzan-genres:{gtzan_root}"
     tr = train_genre(spec, out_dir / "run", epochs=epochs, seed=seed, threads=threads, log=log)
