@@ -11,6 +11,7 @@ from ..models.registry import TRAINABLE
 from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
+from . import segment_commands
 from . import source_commands
 from .options import harden
 
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
                    help="inference backend (default onnx, measured faster than torch on CPU)")
-    p.set_defaults(func=commands.segment)
+    p.set_defaults(func=segment_commands.segment)
 
     p = sub.add_parser("synth-segments", help="the paper's artificial segmentation corpus from a corpus split")
     _add_corpus(p)
