@@ -21,7 +21,7 @@ from .atomic import atomic_path
 from .audio.guard import file_kind, stat_error
 from .features import FeatureParams
 from .models import build_model
-from .models.registry import spec_of
+from .models.registry import SPECS
 from .preprocess import PreprocessParams
 
 FORMAT = "sonotype-checkpoint/1"
@@ -212,7 +212,7 @@ def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
     ck = load_checkpoint(checkpoint)
     if ck["arch"] != arch:
         raise ValueError(f"{checkpoint}: a {ck['arch']} checkpoint cannot start a {arch} model")
-    prefix = spec_of(arch).head
+    prefix = SPECS[arch].head if arch in SPECS else None
     if prefix is None:
         raise ValueError(f"fine-tuning is not supported for {arch}")
     state, old = dict(ck["state"]), list(ck["classes"])

@@ -23,7 +23,7 @@ import numpy as np
 from ..atomic import write_json
 from ..checkpoint import features_of, load_checkpoint, load_weights, prep_of
 from ..data import Corpus, FeatureCache, open_corpus, write_split
-from ..models import build_model, spec_of
+from ..models import SPECS, build_model
 from ..train import TrainConfig, fit, make_datasets, save_model
 from .evaluation import evaluate_model
 
@@ -60,7 +60,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     out = Path(out)
     ck = load_checkpoint(checkpoint)
     arch = ck["arch"]
-    if spec_of(arch).head is None:
+    if arch not in SPECS or SPECS[arch].head is None:
         raise ValueError(f"{checkpoint}: fine-tuning is not supported for {arch}")
     if denoise not in (None, "none", "logmmse"):
         raise ValueError(f"unknown --denoise {denoise!r}; choose logmmse")
@@ -73,10 +73,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     assign = {i.path: s for s, its in parts.items() for i in its}
     write_split(out / "split.csv", Corpus(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
     old = list(ck["classes"])
-    new = sorted({i.label for i in c.items}, key=lambda x: (old.index(x) if x in old else len(old), x))
-    same = sorted(new) == sorted(old)
-    subset = set(new) < set(old)
-    classes = old if same else new
+    classes, same, subset = target_classes(old, c.items)
     kwargs = {k: v for k, v in ck["kwargs"].items() if k != "n_classes"}
     cfg = TrainConfig(model=arch, clip=clip, seed=seed, epochs=epochs, lr=lr, lr_min=min(lr, 1e-6),
                       model_kwargs=kwargs, init_checkpoint=str(checkpoint), **config)
@@ -111,3 +108,15 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
             log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {result['test']['accuracy']:.4f} after")
     write_json(out / "train.json", result)
     return result
+
+
+def target_classes(old: list, items) -> tuple:
+    """The classes to fine-tune on: (classes, same as ``old``, a strict subset of ``old``).
+
+    With the same classes, the checkpoint's order; otherwise the corpus's classes, those of
+    the checkpoint first in its order, then new ones by name.
+    """
+    new = sorted({i.label for i in items}, key=lambda x: (old.index(x) if x in old else len(old), x))
+    same = sorted(new) == sorted(old)
+    return (old if same else new), same, set(new) < set(old)
+
