@@ -69,12 +69,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
         f"of {clip:g} s ({feat_s:.1f} s for features)")
     logits = None
     if teacher is not None:
-        logits = teacher_logits_checked(teacher, data, cache_dir, workers, log)
-        sweep = {}
-        if temperature == "auto":
-            temperature, sweep = sweep_temperature(data, cfg, out, logits, alpha, sweep_epochs, resume, log)
-        cfg.distill = {"teacher": str(teacher), "temperature": float(temperature), "alpha": alpha,
-                       "sweep": sweep or None}
+        logits, temperature = prepare_distillation(teacher, data, cfg, out, temperature, alpha, sweep_epochs,
+                                                   resume, cache_dir, workers, log)
     result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits,
                  temperature=float(temperature) if teacher is not None else 1.0, alpha=alpha)
     if teacher is not None:
@@ -115,6 +111,18 @@ def teacher_logits_checked(teacher, data, cache_dir, workers, log) -> np.ndarray
     if list(t_classes) != list(data.classes):
         raise ValueError(f"{teacher}: teacher classes {list(t_classes)} differ from the student's {data.classes}")
     return teacher_logits_for(teacher, data, cache_dir, workers, log)
+
+
+def prepare_distillation(teacher, data, cfg: TrainConfig, out: Path, temperature, alpha: float,
+                         sweep_epochs: int | None, resume: bool, cache_dir, workers, log) -> tuple:
+    """The teacher's logits and the temperature (swept when ``"auto"``); records both in ``cfg.distill``."""
+    logits = teacher_logits_checked(teacher, data, cache_dir, workers, log)
+    sweep = {}
+    if temperature == "auto":
+        temperature, sweep = sweep_temperature(data, cfg, out, logits, alpha, sweep_epochs, resume, log)
+    cfg.distill = {"teacher": str(teacher), "temperature": float(temperature), "alpha": alpha,
+                   "sweep": sweep or None}
+    return logits, temperature
 
 
 def sweep_temperature(data, cfg: TrainConfig, out: Path, logits, alpha: float, sweep_epochs: int | None,
