@@ -4,8 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..audio import AudioError
 from .commands import UserError, _stdout, example_path, user_errors
 
@@ -76,10 +74,10 @@ def segment(args):
 
 
 def _segment_stream(args):
-    import soxr
     import torch
 
     from ..infer import StreamingSegmenter
+    from ..infer.pcm import stream_segments
     if args.files not in ([], ["-"]):
         raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
     if sys.stdin is None:
@@ -90,39 +88,6 @@ def _segment_stream(args):
         st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
                                 median=args.median, silence_db=args.silence_db, smoothing=args.smoothing)
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
-    hop = st.hop_s
-    current = None  # [start_frame, end_frame, label, confidence sum]
-
-    def emit(decisions):
-        nonlocal current
-        for t, label, conf in decisions:
-            if current is not None and current[2] == label and current[1] == t:
-                current[1], current[3] = t + 1, current[3] + conf
-                continue
-            if current is not None:
-                _print_segment(current, hop)
-            current = [t, t + 1, label, conf]
-
-    stdin = sys.stdin.buffer
-    rs = None if args.rate == st.sr else soxr.ResampleStream(args.rate, st.sr, 1, dtype="float32")
-    carry = b""
-    while True:
-        chunk = stdin.read(3200)
-        if not chunk:
-            break
-        data = carry + chunk
-        n = len(data) // 2 * 2
-        carry = data[n:]
-        y = np.frombuffer(data[:n], dtype="<i2").astype(np.float32) / 32768.0
-        emit(st.push(y if rs is None else rs.resample_chunk(y)))
-    if rs is not None:
-        emit(st.push(rs.resample_chunk(np.zeros(0, np.float32), last=True)))
-    emit(st.flush())
-    if current is not None:
-        _print_segment(current, hop)
+    for start, end, label, conf in stream_segments(st, sys.stdin.buffer, args.rate):
+        print(f"{start:.2f},{end:.2f},{label},{conf:.3f}", flush=True)
     return 0
-
-
-def _print_segment(cur, hop):
-    start, end, label, conf = cur
-    print(f"{start * hop:.2f},{end * hop:.2f},{label},{conf / (end - start):.3f}", flush=True)
