@@ -8,12 +8,15 @@ import warnings
 
 from .. import __version__
 from ..models.registry import TRAINABLE
+from ..train import TrainConfig
 from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
 from . import segment_commands
 from . import source_commands
 from .options import harden
+
+TRAIN = TrainConfig()  # the training defaults the options show
 
 
 def _add_corpus(p, required=True):
@@ -103,13 +106,13 @@ def _add_train(sub):
     """``sonotype train``: train a model."""
     p = sub.add_parser("train", help="train a model on a corpus (train split; val for early stopping)")
     _add_corpus(p)
-    p.add_argument("--model", default="slim", choices=list(TRAINABLE))
-    p.add_argument("--clip", type=float, default=1.0, help="clip length in seconds (0.5, 1, 2)")
+    p.add_argument("--model", default=TRAIN.model, choices=list(TRAINABLE))
+    p.add_argument("--clip", type=float, default=TRAIN.clip, help="clip length in seconds (0.5, 1, 2)")
     p.add_argument("--out", required=True, help="run folder (model.pt, last.pt, split.csv, train.json, test/)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
-    p.add_argument("--updates-per-epoch", type=int, default=200, help="batch size = clips / this")
+    p.add_argument("--epochs", type=int, default=TRAIN.epochs)
+    p.add_argument("--lr", type=float, default=TRAIN.lr)
+    p.add_argument("--patience", type=int, default=TRAIN.patience, help="early stopping patience in epochs")
+    p.add_argument("--updates-per-epoch", type=int, default=TRAIN.updates_per_epoch, help="batch size = clips / this")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="train each epoch on a fresh seeded random N clips (heavy models on a CPU; default all)")
     p.add_argument("--augment", type=int, default=0, metavar="COPIES",
@@ -119,12 +122,12 @@ def _add_train(sub):
     p.add_argument("--mel-augment", action="store_true",
                    help="log-mel augmentation drawn afresh per batch: background mix, EQ, band limits, room, "
                         "SpecAugment (MFCC models)")
-    p.add_argument("--balance", choices=["none", "source"], default="none",
+    p.add_argument("--balance", choices=["none", "source"], default=TRAIN.balance,
                    help="source: every source of a class is drawn equally often (default none)")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--init", default="random",
+    p.add_argument("--device", default=TRAIN.device, help="cpu, cuda or auto")
+    p.add_argument("--init", default=TRAIN.init,
                    help="mobilenet / mobilenetv2 init: random (default), imagenet (needs the optional extra "
                         "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
                         "Keras's mobilenet_2_5_224_tf_no_top.h5, needs sonotype[keras])")
@@ -151,10 +154,10 @@ def _add_finetune(sub):
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--clip", type=float, help="clip seconds (default: the checkpoint's)")
     p.add_argument("--denoise", choices=["logmmse"], help="log-MMSE denoising before features")
-    p.add_argument("--patience", type=int, default=15)
-    p.add_argument("--updates-per-epoch", type=int, default=200)
+    p.add_argument("--patience", type=int, default=TRAIN.patience)
+    p.add_argument("--updates-per-epoch", type=int, default=TRAIN.updates_per_epoch)
     p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default=TRAIN.device)
     p.add_argument("--out", required=True, help="run folder (model.pt, train.json, split.csv, test/)")
     p.set_defaults(func=commands.finetune)
 
