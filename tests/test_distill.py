@@ -7,18 +7,19 @@ import soundfile as sf
 import torch
 
 from sonotype.audio import load
+from sonotype.checkpoint import load_weights
 from sonotype.cli.main import main
 from sonotype.data import FeatureCache, open_corpus
 from sonotype.experiment import TEMPERATURES, train_model
 from sonotype.features import LOGMEL, MFCC
-from sonotype.finetune import finetune_model, load_weights
+from sonotype.experiments import teacher as teacher_mod
+from sonotype.experiments.finetune import finetune_model
+from sonotype.experiments.teacher import clip_logits, teacher_logits_for
 from sonotype.infer import Classifier
 from sonotype.models import MobileNetV1, MobileNetV2, SwishNet
 from sonotype.models.pretrained import apply_init
 from sonotype.preprocess import PreprocessParams
 from sonotype.train import load_checkpoint, make_datasets, save_checkpoint
-from sonotype.train import teacher as teacher_mod
-from sonotype.train.teacher import clip_logits, teacher_logits_for
 
 SR = 16000
 CLASSES = ["speech", "music", "noise"]
@@ -232,7 +233,7 @@ def test_cli_finetune_from_bundled_model_reports_before_and_after(env, capsys):
     assert rc != 0 and "missing.pt" in err and len(err.strip().splitlines()) == 1
 
 def test_reproduce_distill_tiny(env, capsys, monkeypatch):
-    monkeypatch.setattr("sonotype.distill_experiment.find_imagenet_weights", lambda: None)
+    monkeypatch.setattr("sonotype.experiments.distill.find_imagenet_weights", lambda: None)
     corpus = make_tree(env / "musan")
     rc = main(["reproduce", "distill", "--corpus", corpus, "--out", str(env / "d"), "--clips", "1",
                "--epochs", "1", "--temperature", "2", "--workers", "1"])

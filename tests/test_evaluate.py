@@ -1,6 +1,10 @@
 """Metrics, paper tables and figures."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,7 +129,18 @@ def test_figures_write_pngs(tmp_path):
 
 def test_label_colours_fixed():
     assert figures.label_colour("speech") == figures.LABEL_COLOURS["speech"]
-    assert figures.label_colour("laughter") == figures.label_colour("laughter")
+    # an unknown label gets one of the other colours, never a known label's
+    unknown = ["laughter", "applause", "birds", "engine", "rain", "bells"]
+    colours = [figures.label_colour(x) for x in unknown]
+    assert set(colours) <= set(figures._OTHER_COLOURS)
+    assert not set(colours) & set(figures.LABEL_COLOURS.values())
+    assert len(set(colours)) > 1  # not one colour for all of them
+    # stable across interpreters: str hashes are salted per process, the colour must not be
+    code = "from sonotype.evaluate.figures import label_colour as c; print(' '.join(map(c, %r)))" % unknown
+    src = str(Path(figures.__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == colours
 
 
 def test_standard_metrics_hand_made():

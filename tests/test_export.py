@@ -9,7 +9,7 @@ from sonotype.infer import Classifier
 from sonotype.models import build_model
 from sonotype.models.predict import clip_proba
 from sonotype.preprocess import PreprocessParams
-from sonotype.train.checkpoint import load_checkpoint, save_checkpoint
+from sonotype.checkpoint import load_checkpoint, save_checkpoint
 
 CLASSES = ["speech", "music", "noise"]
 SR = 16000
@@ -35,7 +35,7 @@ def make_checkpoint(path, arch, features, seed=0):
 
 
 def torch_outputs(ck, raw):
-    from sonotype.train.checkpoint import build_from_checkpoint
+    from sonotype.checkpoint import build_from_checkpoint
     m = build_from_checkpoint(ck)
     mean = np.asarray(ck["mean"])[None, :, None]
     std = np.asarray(ck["std"])[None, :, None]
@@ -117,7 +117,7 @@ def test_clip_proba_unchanged_on_onnx_model(tmp_path):
     ck, _, _ = make_checkpoint(tmp_path / "slim.pt", "slim", MFCC)
     om = OnnxModel(export_onnx(ck, tmp_path / "s.onnx", standardise=False))
     assert om.input == "standardised"
-    from sonotype.train.checkpoint import build_from_checkpoint
+    from sonotype.checkpoint import build_from_checkpoint
     X = np.random.default_rng(0).standard_normal((5, 20, 100)).astype(np.float32)
     np.testing.assert_allclose(clip_proba(om, X), clip_proba(build_from_checkpoint(ck), X), atol=1e-5)
     np.testing.assert_allclose(om.clip_proba(X), clip_proba(om, X))

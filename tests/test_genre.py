@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from sonotype.genre import (clip_starts, evaluate_genre, predict_genre, receptive_field_table, small_corpus_note,
+from sonotype.experiments.genre import (clip_starts, evaluate_genre, predict_genre, receptive_field_table, small_corpus_note,
                             song_clips, train_genre)
 from sonotype.models import build_model
 from sonotype.models.genre_cnn import GENRE_CLIP_SAMPLES, GenreCNN, receptive_fields
-from sonotype.train.checkpoint import build_from_checkpoint, load_checkpoint
+from sonotype.checkpoint import build_from_checkpoint, load_checkpoint
 
 from conftest import write_audio
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sonotype.models import (MODELS, SNN, GMMClassifier, MobileNetV1, MobileNetV2,
-                             SwishNet, build_model, count_parameters,
+from sonotype.models import (MODELS, SNN, SPECS, TRAINABLE, GMMClassifier, MobileNetV1, MobileNetV2,
+                             SwishNet, build_model, count_parameters, features_for,
                              find_imagenet_weights, load_imagenet)
 
 torch.set_num_threads(2)
@@ -302,3 +302,26 @@ def test_registry():
         model = build_model(name)
         again = build_model(name, **model.config)
         assert count_parameters(again) == count_parameters(model)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_model_spec_matches_its_model(name):
+    spec = SPECS[name]
+    model = build_model(name, n_components=4) if name == "gmm" else build_model(name)
+    assert spec.clip_rule == model.clip_rule
+    if spec.head is not None:  # the output layer's prefix names the last layer, sized by the classes
+        heads = [k for k in model.state_dict() if k.startswith(spec.head)]
+        assert heads and all(model.state_dict()[k].shape[0] == 3 for k in heads)
+    if spec.takes_n_in:  # the default input width is the paper's features' width
+        assert spec.features.n_channels == model.config["n_in"]
+
+
+def test_trainable_models_have_features_and_are_the_cli_choices():
+    from sonotype.cli.main import build_parser
+    assert TRAINABLE == ("slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2")
+    assert features_for("snn").deltas == 2 and features_for("mobilenet").kind == "logmel"
+    with pytest.raises(ValueError, match="unknown model 'genre_cnn'"):
+        features_for("genre_cnn")
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    model = next(a for a in train._actions if a.dest == "model")
+    assert tuple(model.choices) == TRAINABLE

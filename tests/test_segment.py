@@ -16,7 +16,7 @@ from sonotype.infer.decode import viterbi_codes
 from sonotype.infer.stream import silence_runs
 from sonotype.models import GMMClassifier, MobileNetV1, SwishNet
 from sonotype.preprocess import PreprocessParams, equalise_loudness, frame_rms_db
-from sonotype.train.checkpoint import save_checkpoint
+from sonotype.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -16,7 +16,7 @@ from sonotype.evaluate.segments import evaluate_segments
 from sonotype.features import FeatureParams
 from sonotype.models import SwishNet
 from sonotype.preprocess import PreprocessParams
-from sonotype.train.checkpoint import save_checkpoint
+from sonotype.checkpoint import save_checkpoint
 
 from conftest import SIGNALS, write_audio
 

@@ -134,32 +134,60 @@ def _free_port():
         return s.getsockname()[1]
 
 
+DDP_CFG = dict(model="slim", clip=0.5, epochs=2, updates_per_epoch=4, device="cpu")
+
+
 def _ddp_worker(rank, world, port, out, q):
+    import sonotype.train.loop as loop
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    data = toy_data()
-    fit(data, TrainConfig(model="slim", clip=0.5, epochs=2, updates_per_epoch=4, device="cpu"), out, log=quiet)
+    runs, start_run = [], loop.start_run
+
+    def keep(*a, **k):  # the replica this rank trains
+        got = start_run(*a, **k)
+        runs.append(got[0])
+        return got
+    loop.start_run = keep
+    r = fit(toy_data(), TrainConfig(**DDP_CFG), out, log=quiet)
     import torch.distributed as dist
     dist.barrier()
-    ck = torch.load(os.path.join(out, "last.pt"), weights_only=False)["model"] if rank == 0 else None
-    q.put((rank, sum(float(v.double().sum()) for v in ck.values()) if ck else None))
+    weights = {k: v.detach().cpu().numpy().copy() for k, v in runs[0].model.state_dict().items()}
+    q.put((rank, weights, r["batch"], len(r["history"])))
     dist.destroy_process_group()
 
 
 def test_ddp_two_cpu_processes_gloo(tmp_path):
+    import sonotype.train.loop as loop
     mp = torch.multiprocessing.get_context("spawn")
     q = mp.Queue()
     port = _free_port()
     procs = [mp.Process(target=_ddp_worker, args=(r, 2, port, str(tmp_path / "ddp"), q)) for r in range(2)]
     for p in procs:
         p.start()
+    got = {}
+    for _ in range(2):
+        rank, weights, batch, epochs = q.get(timeout=240)
+        got[rank] = weights
     for p in procs:
-        p.join(180)
+        p.join(60)
     assert all(p.exitcode == 0 for p in procs)
-    got = dict(q.get(timeout=5) for _ in range(2))
-    assert math.isfinite(got[0])
-    assert (tmp_path / "ddp" / "model.pt").is_file()
+    assert got[0].keys() == got[1].keys()
+    for k in got[0]:  # the replicas stay identical: gradients are averaged across ranks
+        np.testing.assert_array_equal(got[0][k], got[1][k], err_msg=k)
+    saved = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["model"]
+    for k, v in saved.items():  # rank 0 wrote the trained replica
+        np.testing.assert_array_equal(v.numpy(), got[0][k], err_msg=k)
+    # beside a one-process run of the same config: same schedule, same layout, both moved from the start
+    single = fit(toy_data(), TrainConfig(**DDP_CFG), tmp_path / "one", log=quiet)
+    assert (batch, epochs) == (single["batch"], len(single["history"])) == (batch, 2)
+    start = loop.start_run(toy_data(), TrainConfig(**DDP_CFG), tmp_path / "start", False, quiet, None, 1.0, 0.9)
+    start = start[0].model.state_dict()
+    one = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["model"]
+    for name in ("ddp", "one"):
+        w = got[0] if name == "ddp" else {k: v.numpy() for k, v in one.items()}
+        assert {k: v.shape for k, v in w.items()} == {k: tuple(v.shape) for k, v in start.items()}
+        assert any(not np.array_equal(w[k], start[k].numpy()) for k in w if "weight" in k), name
 
 
 def test_accuracy_ties_go_to_lower_validation_loss(tmp_path, monkeypatch):

@@ -204,8 +204,8 @@ def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cp
     from ..export.onnx import OnnxModel, export_model
     from ..features import extract
     from ..models import count_parameters
-    from ..train.checkpoint import model_state
-    from ..train.data import features_for
+    from ..checkpoint import model_state
+    from ..models import features_for
 
     if backend not in ("torch", "onnx", "both"):
         raise ValueError(f"backend must be 'torch', 'onnx' or 'both', got {backend!r}")

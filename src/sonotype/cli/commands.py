@@ -9,12 +9,9 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-
 from ..audio import AudioError
+from ..checkpoint import CheckpointError
 from ..data import CorpusError
-from ..train import CheckpointError
 
 
 class UserError(Exception):
@@ -129,7 +126,7 @@ def data_split(args):
 def data_cache(args):
     from ..data import FeatureCache, Job, featurize, open_corpus
     from ..preprocess import PreprocessParams
-    from ..train import features_for
+    from ..models import features_for
     with user_errors():
         c = open_corpus(args.corpus)
         t = time.time()
@@ -143,7 +140,7 @@ def data_cache(args):
 
 def train(args):
     from ..data import AugmentParams, MelAugmentParams
-    from ..experiment import train_model
+    from ..experiments.training import train_model
     with user_errors():
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
@@ -162,7 +159,7 @@ def train(args):
 
 
 def evaluate(args):
-    from ..experiment import evaluate_model
+    from ..experiments.evaluation import evaluate_model
     from ..infer import resolve_model
     with user_errors():
         evaluate_model(resolve_model(args.model), args.corpus, out=args.out, clip=args.clip, split=args.split,
@@ -202,7 +199,7 @@ def classify(args):
 
 
 def reproduce_clips(args):
-    from ..experiment import reproduce_clips as run
+    from ..experiments.clips import reproduce_clips as run
     with user_errors():
         text = run(args.corpus, args.out, models=args.models.split(","),
                    clips=[float(c) for c in args.clips.split(",")], seed=args.seed, log=_log, epochs=args.epochs,
@@ -211,7 +208,7 @@ def reproduce_clips(args):
 
 
 def finetune(args):
-    from ..finetune import finetune_model
+    from ..experiments.finetune import finetune_model
     from ..infer import resolve_model
     with user_errors():
         r = finetune_model(resolve_model(args.checkpoint), args.corpus, args.out, fraction=args.fraction, epochs=args.epochs,
@@ -226,7 +223,7 @@ def finetune(args):
 
 
 def reproduce_distill(args):
-    from ..distill_experiment import reproduce_distill as run
+    from ..experiments.distill import reproduce_distill as run
     with user_errors():
         text = run(args.corpus, args.out, clips=[float(c) for c in args.clips.split(",")], epochs=args.epochs,
                    teacher_epochs=args.teacher_epochs, temperature=args.temperature, imagenet=args.imagenet,
@@ -236,7 +233,7 @@ def reproduce_distill(args):
 
 
 def reproduce_holdout(args):
-    from ..experiment import reproduce_holdout as run
+    from ..experiments.holdout import reproduce_holdout as run
     with user_errors():
         text = run(args.corpus, args.out, args.sources.split(","), model=args.model, clip=args.clip,
                    copies=args.augment, seed=args.seed, log=_log, epochs=args.epochs, cache_dir=args.cache,
@@ -253,127 +250,9 @@ def models(args):
             print("  " + card.read_text().strip().splitlines()[0])
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    from ..atomic import write_text
-    write_text(path, text)
-
-
-def _report_path(report: str, src: str, several: bool) -> Path:
-    p = Path(report)
-    return p.with_name(f"{p.stem}-{Path(src).stem}.html") if several else p
-
-
-def _check_segment_outputs(args, files) -> None:
-    """Refuse before any work an output that is an input, or one shared by two inputs."""
-    from ..atomic import check_outputs
-    from ..infer.formats import SUFFIX
-    pairs = [(f, Path(args.out) / (Path(f).stem + SUFFIX[args.format])) for f in files] if args.out else []
-    if args.report:
-        pairs += [(f, _report_path(args.report, f, len(files) > 1)) for f in files]
-    check_outputs(pairs)
-
-
-def segment(args):
-    import io
-
-    from ..audio import load
-    from ..evaluate.report import segment_report
-    from ..infer import Segmenter
-    from ..infer.formats import SUFFIX, write_segments
-    if args.stream:
-        return _segment_stream(args)
-    files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
-    with user_errors():
-        from ..infer import Classifier
-        seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
-                        silence_db=args.silence_db, smoothing=args.smoothing)
-        _check_segment_outputs(args, files)
-        if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for f in files:
-        try:
-            r = seg.segment(f)
-            buf = io.StringIO()
-            write_segments(r.segments, args.format, buf, uri=Path(f).stem, duration=r.duration)
-            if args.out:
-                dest = Path(args.out) / (Path(f).stem + SUFFIX[args.format])
-                try:
-                    _atomic_text(dest, buf.getvalue())
-                except OSError as err:  # the output, not this input, is at fault: stop
-                    raise UserError(f"{dest}: cannot write output ({err.strerror or err})") from None
-            else:
-                _stdout(buf.getvalue())
-            if args.report:
-                segment_report(_report_path(args.report, f, len(files) > 1), load(f, sr=16000), 16000, r.segments,
-                               r.probs, r.hop_s, r.classes[: r.probs.shape[1]], title=f"sonotype: {Path(f).name}")
-        except BrokenPipeError:  # the reader of standard output has gone: no input is to blame
-            raise
-        except (AudioError, OSError) as err:
-            msg = str(err) if isinstance(err, AudioError) else f"{getattr(err, 'filename', f) or f}: {err.strerror or err}"
-            print(f"sonotype: error: {msg}", file=sys.stderr)
-            failed += 1
-    if failed:
-        print(f"sonotype: {failed} of {len(files)} files failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _segment_stream(args):
-    import soxr
-    import torch
-
-    from ..infer import StreamingSegmenter
-    if args.files not in ([], ["-"]):
-        raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
-    if sys.stdin is None:
-        raise UserError("standard input is closed; --stream reads raw PCM from it")
-    torch.set_num_threads(1)  # many small calls: threads only add overhead
-    with user_errors():
-        from ..infer import Classifier
-        st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
-                                median=args.median, silence_db=args.silence_db, smoothing=args.smoothing)
-    print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
-    hop = st.hop_s
-    current = None  # [start_frame, end_frame, label, confidence sum]
-
-    def emit(decisions):
-        nonlocal current
-        for t, label, conf in decisions:
-            if current is not None and current[2] == label and current[1] == t:
-                current[1], current[3] = t + 1, current[3] + conf
-                continue
-            if current is not None:
-                _print_segment(current, hop)
-            current = [t, t + 1, label, conf]
-
-    stdin = sys.stdin.buffer
-    rs = None if args.rate == st.sr else soxr.ResampleStream(args.rate, st.sr, 1, dtype="float32")
-    carry = b""
-    while True:
-        chunk = stdin.read(3200)
-        if not chunk:
-            break
-        data = carry + chunk
-        n = len(data) // 2 * 2
-        carry = data[n:]
-        y = np.frombuffer(data[:n], dtype="<i2").astype(np.float32) / 32768.0
-        emit(st.push(y if rs is None else rs.resample_chunk(y)))
-    if rs is not None:
-        emit(st.push(rs.resample_chunk(np.zeros(0, np.float32), last=True)))
-    emit(st.flush())
-    if current is not None:
-        _print_segment(current, hop)
-    return 0
-
-
-def _print_segment(cur, hop):
-    start, end, label, conf = cur
-    print(f"{start * hop:.2f},{end * hop:.2f},{label},{conf / (end - start):.3f}", flush=True)
-
-
 def synth_segments(args):
     from ..data.synth import synth_segments as run
-    from ..experiment import load_parts
+    from ..experiments.parts import load_parts
     with user_errors():
         _, parts = load_parts(args.corpus, args.split, args.seed, args.holdout_source)
         rows = run(parts[args.subset], args.out, n=args.n, seed=args.seed, min_len=args.min_len, max_len=args.max_len)

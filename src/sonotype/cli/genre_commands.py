@@ -1,6 +1,6 @@
 """``sonotype genre ...`` and ``sonotype auralise``: genre CNN and auralisation commands.
 
-Each command body is a few lines over :mod:`sonotype.genre` and :mod:`sonotype.explain`;
+Each command body is a few lines over :mod:`sonotype.experiments.genre` and :mod:`sonotype.explain`;
 user errors (bad audio, corpus, checkpoint or arguments) come out as one line
 ``sonotype: error: ...`` with exit code 2 (:class:`sonotype.cli.commands.UserError`).
 """
@@ -17,7 +17,7 @@ def _log(msg):
 
 
 def genre_train(args):
-    from ..genre import train_genre
+    from ..experiments.genre import train_genre
     with user_errors():
         res = train_genre(args.corpus, args.out, epochs=args.epochs, seed=args.seed, n_clips=args.clips,
                           model_kwargs={"channels": args.channels} if args.channels != 64 else None, log=_log)
@@ -25,7 +25,7 @@ def genre_train(args):
 
 
 def genre_evaluate(args):
-    from ..genre import evaluate_genre
+    from ..experiments.genre import evaluate_genre
     with user_errors():
         res = evaluate_genre(args.model, args.corpus, args.out, log=_log)
     print(f"song accuracy {res['accuracy']:.3f} on {res['n_songs']} songs ({res['split']}); "
@@ -33,7 +33,7 @@ def genre_evaluate(args):
 
 
 def genre_predict(args):
-    from ..genre import predict_genre
+    from ..experiments.genre import predict_genre
     with user_errors():
         rows = predict_genre(args.model, args.files)
     failed = 0
@@ -49,7 +49,7 @@ def genre_predict(args):
 
 
 def genre_receptive_field(args):
-    from ..genre import receptive_field_table
+    from ..experiments.genre import receptive_field_table
     with user_errors():
         print(receptive_field_table(args.model))
 
@@ -63,7 +63,7 @@ def genre_analyse(args):
 
 
 def genre_demo(args):
-    from ..genre import demo
+    from ..experiments.genre import demo
     with user_errors():
         res = demo(args.out, args.gtzan, epochs=args.epochs, seed=args.seed, log=_log)
     print(f"demo: training-song accuracy {res['evaluate']['accuracy']:.2f} on {res['evaluate']['n_songs']} songs "

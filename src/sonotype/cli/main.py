@@ -7,11 +7,16 @@ import sys
 import warnings
 
 from .. import __version__
+from ..models.registry import TRAINABLE
+from ..train import TrainConfig
 from . import bench_commands, commands
 from . import index_commands
 from . import genre_commands
+from . import segment_commands
 from . import source_commands
 from .options import harden
+
+TRAIN = TrainConfig()  # the training defaults the options show
 
 
 def _add_corpus(p, required=True):
@@ -38,10 +43,30 @@ def _temperature(value: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``sonotype`` parser; each command's options are declared in its own ``_add_*`` function."""
     ap = argparse.ArgumentParser(prog="sonotype", description="Speech / music / noise classification and segmentation.")
     ap.add_argument("--version", action="version", version=f"sonotype {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_features(sub)
+    dsub = _add_data(sub)
+    _add_train(sub)
+    _add_finetune(sub)
+    _add_evaluate(sub)
+    _add_classify(sub)
+    _add_segment(sub)
+    _add_synth_segments(sub)
+    _add_evaluate_segments(sub)
+    _add_reproduce(sub, dsub)
+    _add_export(sub)
+    _add_bench(sub)
+    _add_models(sub)
+    index_commands.add_parsers(sub)
+    genre_commands.add_parsers(sub)
+    return harden(ap)
 
+
+def _add_features(sub):
+    """``sonotype features``: compute features of one file."""
     p = sub.add_parser("features", help="compute MFCC / log-mel / STFT features of an audio file")
     p.add_argument("file", nargs="?", help="audio file (default with --example: the bundled example)")
     p.add_argument("--example", action="store_true", help="use the bundled example recording")
@@ -51,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="output .npy (channels × frames); default: print a summary only")
     p.set_defaults(func=commands.features)
 
+
+def _add_data(sub):
+    """``sonotype data``: corpus tools (returns their subparsers)."""
     p = sub.add_parser("data", help="corpus tools: info, split, cache")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     q = dsub.add_parser("info", help="files and hours per class (and per split)")
@@ -71,16 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cache")
     q.add_argument("--workers", type=int)
     q.set_defaults(func=commands.data_cache)
+    return dsub
 
+
+def _add_train(sub):
+    """``sonotype train``: train a model."""
     p = sub.add_parser("train", help="train a model on a corpus (train split; val for early stopping)")
     _add_corpus(p)
-    p.add_argument("--model", default="slim", choices=["slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2"])
-    p.add_argument("--clip", type=float, default=1.0, help="clip length in seconds (0.5, 1, 2)")
+    p.add_argument("--model", default=TRAIN.model, choices=list(TRAINABLE))
+    p.add_argument("--clip", type=float, default=TRAIN.clip, help="clip length in seconds (0.5, 1, 2)")
     p.add_argument("--out", required=True, help="run folder (model.pt, last.pt, split.csv, train.json, test/)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
-    p.add_argument("--updates-per-epoch", type=int, default=200, help="batch size = clips / this")
+    p.add_argument("--epochs", type=int, default=TRAIN.epochs)
+    p.add_argument("--lr", type=float, default=TRAIN.lr)
+    p.add_argument("--patience", type=int, default=TRAIN.patience, help="early stopping patience in epochs")
+    p.add_argument("--updates-per-epoch", type=int, default=TRAIN.updates_per_epoch, help="batch size = clips / this")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="train each epoch on a fresh seeded random N clips (heavy models on a CPU; default all)")
     p.add_argument("--augment", type=int, default=0, metavar="COPIES",
@@ -90,12 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mel-augment", action="store_true",
                    help="log-mel augmentation drawn afresh per batch: background mix, EQ, band limits, room, "
                         "SpecAugment (MFCC models)")
-    p.add_argument("--balance", choices=["none", "source"], default="none",
+    p.add_argument("--balance", choices=["none", "source"], default=TRAIN.balance,
                    help="source: every source of a class is drawn equally often (default none)")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--init", default="random",
+    p.add_argument("--device", default=TRAIN.device, help="cpu, cuda or auto")
+    p.add_argument("--init", default=TRAIN.init,
                    help="mobilenet / mobilenetv2 init: random (default), imagenet (needs the optional extra "
                         "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
                         "Keras's mobilenet_2_5_224_tf_no_top.h5, needs sonotype[keras])")
@@ -107,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-epochs", type=int, help="epochs per T with --temperature auto (default epochs/5)")
     p.set_defaults(func=commands.train)
 
+
+def _add_finetune(sub):
+    """``sonotype finetune``: fine-tune a checkpoint."""
     p = sub.add_parser("finetune", help="fine-tune a checkpoint on part of another corpus, test on the rest")
     p.add_argument("--from", dest="checkpoint", required=True, help="checkpoint to start from, or a bundled model name (slim, wide)")
     p.add_argument("--corpus", required=True, help="KIND:PATH or PATH (e.g. gtzan-ms:/data/gtzan_ms)")
@@ -119,13 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--clip", type=float, help="clip seconds (default: the checkpoint's)")
     p.add_argument("--denoise", choices=["logmmse"], help="log-MMSE denoising before features")
-    p.add_argument("--patience", type=int, default=15)
-    p.add_argument("--updates-per-epoch", type=int, default=200)
+    p.add_argument("--patience", type=int, default=TRAIN.patience)
+    p.add_argument("--updates-per-epoch", type=int, default=TRAIN.updates_per_epoch)
     p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default=TRAIN.device)
     p.add_argument("--out", required=True, help="run folder (model.pt, train.json, split.csv, test/)")
     p.set_defaults(func=commands.finetune)
 
+
+def _add_evaluate(sub):
+    """``sonotype evaluate``: clip metrics of a checkpoint."""
     p = sub.add_parser("evaluate", help="clip metrics of a checkpoint on a corpus split")
     p.add_argument("--model", required=True, help="checkpoint or bundled name (slim, wide)")
     _add_corpus(p)
@@ -134,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for metrics.json, table.md, confusion.png")
     p.set_defaults(func=commands.evaluate)
 
+
+def _add_classify(sub):
+    """``sonotype classify``: label whole files."""
     p = sub.add_parser("classify", help="label whole files as speech / music / noise")
     p.add_argument("files", nargs="*", help="audio files")
     p.add_argument("--example", action="store_true", help="classify the bundled example recording")
@@ -145,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "measured faster than torch on CPU, see README)")
     p.set_defaults(func=commands.classify)
 
+
+def _add_segment(sub):
+    """``sonotype segment``: timelines of long recordings."""
     p = sub.add_parser("segment", help="speech / music / noise / silence timeline of long recordings")
     p.add_argument("files", nargs="*", help="audio files ('-' with --stream: raw PCM on stdin)")
     p.add_argument("--example", action="store_true", help="segment the bundled example recording")
@@ -163,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
                    help="inference backend (default onnx, measured faster than torch on CPU)")
-    p.set_defaults(func=commands.segment)
+    p.set_defaults(func=segment_commands.segment)
 
+
+def _add_synth_segments(sub):
+    """``sonotype synth-segments``: the artificial segmentation corpus."""
     p = sub.add_parser("synth-segments", help="the paper's artificial segmentation corpus from a corpus split")
     _add_corpus(p)
     p.add_argument("--subset", default="test", choices=["train", "val", "test"], help="split to cut from")
@@ -174,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for <name>.wav + <name>.csv and index.csv")
     p.set_defaults(func=commands.synth_segments)
 
+
+def _add_evaluate_segments(sub):
+    """``sonotype evaluate-segments``: frame accuracy on a synth-segments folder."""
     p = sub.add_parser("evaluate-segments", help="frame accuracy on a synth-segments folder (Table V)")
     p.add_argument("--model", action="append", required=True,
                    help="checkpoint or bundled name; repeat for several models")
@@ -185,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for metrics.json, table.md and figures")
     p.set_defaults(func=commands.evaluate_segments)
 
+
+def _add_reproduce(sub, dsub):
+    """``sonotype reproduce``: the paper's experiments (and source folds, label audit under data)."""
     p = sub.add_parser("reproduce", help="re-run the paper's experiments")
     rsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     q = rsub.add_parser("clips", help="Table II: GMM, SNN, slim, wide at 0.5 / 1 / 2 s")
@@ -220,11 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=commands.reproduce_holdout)
     source_commands.add_parsers(rsub, dsub)
 
+
+def _add_export(sub):
+    """``sonotype export``: ONNX export."""
     p = sub.add_parser("export", help="export a checkpoint to ONNX (standardisation inside the graph)")
     p.add_argument("--model", required=True, help="checkpoint or bundled name")
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.set_defaults(func=commands.export)
 
+
+def _add_bench(sub):
+    """``sonotype bench``: speed and size benchmarks."""
     p = sub.add_parser("bench", help="speed and size benchmarks")
     bsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     q = bsub.add_parser("models", help="Table I: parameters, weight size, batch-1 latency per clip")
@@ -239,11 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=commands.bench_models)
     bench_commands.add_parsers(bsub)
 
+
+def _add_models(sub):
+    """``sonotype models``: the bundled models."""
     p = sub.add_parser("models", help="list the bundled models and their cards")
     p.set_defaults(func=commands.models)
-    index_commands.add_parsers(sub)
-    genre_commands.add_parsers(sub)
-    return harden(ap)
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None):

@@ -18,7 +18,7 @@ import soundfile as sf
 from ..atomic import write_json, write_text
 from ..data import AugmentParams, MelAugmentParams, open_corpus, split_items, write_split
 from ..evaluate.metrics import clip_metrics
-from ..experiment import train_model
+from .training import train_model
 
 # recipe name -> train_model keyword arguments
 RECIPES = {
@@ -107,7 +107,7 @@ def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", cli
     from 0) runs just those folds and writes no table, so folds can run in parallel
     processes; a last call without it writes ``sources.md`` and ``sources.json``, and per
     recipe ``<recipe>/oof.csv`` (out-of-fold file probabilities, for ``data audit``).
-    ``config`` goes to :func:`~sonotype.experiment.train_model` (``epochs``, ``epoch_clips``...).
+    ``config`` goes to :func:`~sonotype.experiments.training.train_model` (``epochs``, ``epoch_clips``...).
     """
     out = Path(out)
     recipes = list(dict.fromkeys(DEPLOYED if r == "deployed" else r for r in recipes))

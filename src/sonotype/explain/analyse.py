@@ -266,7 +266,7 @@ def _heatmap(path, table, factors):
 
 def analyse_checkpoint(checkpoint, out_dir, write_stimuli: bool = False) -> dict:
     """``sonotype genre analyse``: :func:`analyse` on the model of a genre checkpoint."""
-    from ..train.checkpoint import build_from_checkpoint, features_of, load_checkpoint
+    from ..checkpoint import build_from_checkpoint, features_of, load_checkpoint
     ck = load_checkpoint(checkpoint)
     model = build_from_checkpoint(ck)
     return analyse(model, out_dir, sr=features_of(ck).sr, write_stimuli=write_stimuli)

@@ -331,7 +331,7 @@ def auralise_file(checkpoint, audio_path, out_dir, layers="1-5", features="top:8
     ``duration`` defaults to the checkpoint's clip length (4.04 s for the genre CNN).
     """
     from ..audio import load
-    from ..train.checkpoint import build_from_checkpoint, features_of, load_checkpoint
+    from ..checkpoint import build_from_checkpoint, features_of, load_checkpoint
 
     ck = load_checkpoint(checkpoint)
     model = build_from_checkpoint(ck)

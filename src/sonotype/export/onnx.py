@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
+from ..checkpoint import build_from_checkpoint, load_checkpoint, resolve_model
 
 ONNX_FORMAT = "sonotype-onnx/1"
 DEFAULT_OPSET = 17
@@ -187,11 +188,9 @@ def export_onnx(checkpoint_path_or_dict, out_path, frame_logits: bool = True, cl
     ------
     ValueError
         For GMM checkpoints ("GMM has no ONNX export").
-    sonotype.train.checkpoint.CheckpointError
+    sonotype.checkpoint.CheckpointError
         Unreadable checkpoint.
     """
-    from ..train.checkpoint import build_from_checkpoint
-
     ck = _load(checkpoint_path_or_dict)
     if _is_gmm(ck["arch"]):
         raise ValueError("GMM has no ONNX export (only torch models: slim, wide, snn, mobilenet, mobilenetv2)")
@@ -205,8 +204,6 @@ def export_onnx(checkpoint_path_or_dict, out_path, frame_logits: bool = True, cl
 def _load(checkpoint_path_or_dict) -> dict:
     if isinstance(checkpoint_path_or_dict, dict):
         return checkpoint_path_or_dict
-    from ..infer.classify import resolve_model
-    from ..train.checkpoint import load_checkpoint
     return load_checkpoint(resolve_model(checkpoint_path_or_dict))
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..audio import info
-from ..train.checkpoint import CheckpointError
+from ..checkpoint import CheckpointError
 from .inputs import IndexFailure, _error_message, _one_line, find_inputs, hash_file, parse_shard, take_shard
 from .output import IndexSummary, Output, _brief, _canonicalise, encode
 
@@ -148,9 +148,6 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     IndexFailure
         No input files, bad shard, unusable model, output not writable, resume mismatch.
     """
-    from tqdm import tqdm
-
-    from ..infer import Classifier, Segmenter
     if isinstance(shard, str):
         shard = parse_shard(shard)
     workers = max(1, int(workers or 1))
@@ -160,6 +157,44 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
         raise IndexFailure(f"{', '.join(map(str, [sources] if isinstance(sources, (str, os.PathLike)) else sources))}"
                            ": no audio files found" + (f" ({left_out[0]})" if left_out else ""))
     files = take_shard(all_files, shard)
+    model_path, seg, meta = _load_segmenter(model, window, median, silence_db)
+    outf = Output(out, resume)
+    summary = IndexSummary(files=len(files), left_out=left_out)
+    for msg in left_out if log is not None else []:
+        log(f"sonotype: warning: {msg}")
+    order = {p: k for k, p in enumerate(files)}
+    known = _resume_known(outf, out, meta, order, summary)
+    tasks = [(p, known.get(p)) for p in files]
+    sink = _Sink(outf, summary, len(tasks), progress, log)
+    try:
+        if workers == 1:
+            import torch
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            sink.start_bar()
+            try:
+                for p, k in tasks:
+                    rec = index_one(seg, p, meta, k, timings)
+                    sink.done(rec)
+                    sink.emit(rec)
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
+                      sink.start_bar, sink.done, sink.emit, warm=lambda: _warm_up(seg))
+        if resume and outf.lines:
+            _canonicalise(outf, sink.written, files, order)
+    finally:
+        if sink.bar is not None:
+            sink.bar.close()
+        outf.close()
+    return summary
+
+
+def _load_segmenter(model, window: float, median: int, silence_db: float) -> tuple:
+    """(checkpoint path, :class:`Segmenter`, the model and settings every line records), checked
+    before anything is written; :class:`IndexFailure` for an unusable model."""
+    from ..infer import Classifier, Segmenter
     try:
         model_path, meta = model_meta(model)
         clf = Classifier(model_path)  # check the model before anything is written
@@ -168,12 +203,12 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
         raise IndexFailure(_one_line(str(err))) from None
     meta = {"model": meta, "settings": {"window": float(window), "median": int(median),
                                         "silence_db": float(silence_db)}}
+    return model_path, seg, meta
 
-    outf = Output(out, resume)
-    summary = IndexSummary(files=len(files), left_out=left_out)
-    for msg in left_out if log is not None else []:
-        log(f"sonotype: warning: {msg}")
-    order = {p: k for k, p in enumerate(files)}
+
+def _resume_known(outf, out, meta: dict, order: dict, summary: IndexSummary) -> dict:
+    """``{path: sha1}`` of the files an output being resumed holds without error (failed ones are
+    retried); :class:`IndexFailure` when it was made with another model or other settings."""
     known = {}
     for rec in getattr(outf, "records", []):
         if rec.get("model", {}).get("sha1") != meta["model"]["sha1"] or rec.get("settings") != meta["settings"]:
@@ -186,60 +221,41 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
                 known.pop(rec["path"], None)
             else:
                 known[rec["path"]] = rec.get("sha1")
-    tasks = [(p, known.get(p)) for p in files]
-    written = list(outf.lines)  # lines of the file, to check order at the end
+    return known
 
-    bar = None
-    hours_done = 0.0
 
-    def start_bar():  # after the workers are forked (no tqdm lock or monitor thread in them)
-        nonlocal bar
-        bar = tqdm(total=len(tasks), unit="file", desc="index", disable=(None if progress is None else not progress),
-                   dynamic_ncols=True, smoothing=0.05)
+class _Sink:
+    """Where finished records go: the output file, the summary, the progress bar and ``log``."""
 
-    def done(rec):
-        nonlocal hours_done
-        bar.update(1)
+    def __init__(self, outf, summary: IndexSummary, total: int, progress, log):
+        self.outf, self.summary, self.total, self.progress, self.log = outf, summary, total, progress, log
+        self.written = list(outf.lines)  # lines of the file, to check order at the end
+        self.bar = None
+        self.hours_done = 0.0
+
+    def start_bar(self):  # after the workers are forked (no tqdm lock or monitor thread in them)
+        from tqdm import tqdm
+        self.bar = tqdm(total=self.total, unit="file", desc="index", dynamic_ncols=True, smoothing=0.05,
+                        disable=(None if self.progress is None else not self.progress))
+
+    def done(self, rec):
+        self.bar.update(1)
         if rec.get("skip"):
-            summary.skipped += 1
+            self.summary.skipped += 1
         else:
-            summary.processed += 1
-            hours_done += (rec.get("duration") or 0.0) / 3600
-        bar.set_postfix_str(f"{hours_done:.2f} h", refresh=False)
+            self.summary.processed += 1
+            self.hours_done += (rec.get("duration") or 0.0) / 3600
+        self.bar.set_postfix_str(f"{self.hours_done:.2f} h", refresh=False)
 
-    def emit(rec):
+    def emit(self, rec):
         if rec.get("skip"):
             return
         line = encode(rec)
-        outf.write(line)
-        written.append(line)
-        summary.records[rec["path"]] = _brief(rec)
-        if log is not None and "error" in rec:
-            log(f"sonotype: error: {rec['error']}")
-
-    try:
-        if workers == 1:
-            import torch
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            start_bar()
-            try:
-                for p, k in tasks:
-                    rec = index_one(seg, p, meta, k, timings)
-                    done(rec)
-                    emit(rec)
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
-                      start_bar, done, emit, warm=lambda: _warm_up(seg))
-        if resume and outf.lines:
-            _canonicalise(outf, written, files, order)
-    finally:
-        if bar is not None:
-            bar.close()
-        outf.close()
-    return summary
+        self.outf.write(line)
+        self.written.append(line)
+        self.summary.records[rec["path"]] = _brief(rec)
+        if self.log is not None and "error" in rec:
+            self.log(f"sonotype: error: {rec['error']}")
 
 
 def _warm_up(seg) -> None:

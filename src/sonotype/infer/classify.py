@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,27 +11,9 @@ from ..data.clips import clip_length, clip_starts, fit_length
 from ..features import add_deltas, extract
 from ..models.predict import clip_proba
 from ..preprocess import apply
-from ..train.checkpoint import CheckpointError, build_from_checkpoint, features_of, load_checkpoint, prep_of
-
-BUNDLED = ("wide", "slim")
-DEFAULT_MODEL = "wide"
-
-
-def bundled_path(name: str) -> Path:
-    """Path of a model shipped inside the package (``"slim"`` or ``"wide"``)."""
-    return Path(str(resources.files("sonotype") / "assets" / "models" / f"{name}.pt"))
-
-
-def resolve_model(name_or_path=None) -> Path:
-    """A bundled model name or a checkpoint path → checkpoint path."""
-    name_or_path = name_or_path or DEFAULT_MODEL
-    if str(name_or_path) in BUNDLED:
-        p = bundled_path(str(name_or_path))
-        if not p.is_file():
-            raise CheckpointError(f"{p}: bundled model {name_or_path!r} is missing; rebuild it with "
-                                  "scripts/build_default_models.py")
-        return p
-    return Path(name_or_path)
+# the bundled names live with the checkpoint format; re-exported here, where users look for them
+from ..checkpoint import (BUNDLED, DEFAULT_MODEL, build_from_checkpoint, bundled_path,  # noqa: F401
+                          features_of, load_checkpoint, prep_of, resolve_model)
 
 
 @dataclass

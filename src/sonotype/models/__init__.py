@@ -7,19 +7,24 @@ Torch models take float32 features ``(batch, channels, time)`` and offer
 from .gmm import GMMClassifier
 from .mobilenet import MobileNetV1, MobileNetV2
 from .pretrained import find_imagenet_weights, load_imagenet
-from .registry import MODELS, build_model, count_parameters
+from .registry import MODELS, SPECS, TRAINABLE, ModelSpec, build_model, count_parameters, features_for, spec_of
 from .snn import SNN
 from .swishnet import SwishNet
 
 __all__ = [
     "GMMClassifier",
     "MODELS",
+    "ModelSpec",
     "MobileNetV1",
     "MobileNetV2",
     "SNN",
+    "SPECS",
     "SwishNet",
+    "TRAINABLE",
     "build_model",
     "count_parameters",
+    "features_for",
     "find_imagenet_weights",
     "load_imagenet",
+    "spec_of",
 ]

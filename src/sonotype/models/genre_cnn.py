@@ -5,7 +5,7 @@ Input: STFT magnitude frames ``(batch, 257, 173)`` (or ``(batch, 1, 257, 173)``)
 n_fft = win = 512, hop 256, frames not centred). The model compresses them itself with
 ``log(1 + |X|)`` (``compress="log1p"``) and then standardises them with one fixed mean and
 standard deviation (``in_mean``, ``in_std``: of ``log(1 + |X|)`` over the training clips,
-measured by :func:`sonotype.genre.train_genre` and stored in the checkpoint's model
+measured by :func:`sonotype.experiments.genre.train_genre` and stored in the checkpoint's model
 arguments). So a checkpoint's feature parameters are the plain STFT ones, and a
 deconvolution, computed in the standardised domain, goes back to the log1p domain by a
 multiplication with ``in_std`` (the mean is a constant offset, dropped like the biases).

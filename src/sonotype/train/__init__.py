@@ -1,11 +1,11 @@
 """Training loop, schedules, distillation loss and checkpoints."""
-from .checkpoint import (FORMAT, CheckpointError, build_from_checkpoint, features_of, load_checkpoint,
+from ..checkpoint import (FORMAT, CheckpointError, build_from_checkpoint, features_of, load_checkpoint,
                          prep_of, save_checkpoint)
 from .data import ClipData, features_for, make_datasets
 from .distill import distillation_loss
-from .loop import TrainConfig, evaluate_clips, fit, seed_everything
+from .loop import TrainConfig, evaluate_clips, fit, save_model, seed_everything
 from .schedule import sgdr
 
 __all__ = ["FORMAT", "CheckpointError", "ClipData", "TrainConfig", "build_from_checkpoint", "distillation_loss",
            "evaluate_clips", "features_for", "features_of", "fit", "load_checkpoint", "make_datasets", "prep_of",
-           "save_checkpoint", "seed_everything", "sgdr"]
+           "save_checkpoint", "save_model", "seed_everything", "sgdr"]

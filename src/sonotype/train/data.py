@@ -6,18 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import AugmentParams, ClipDataset, FeatureCache, Job, MelAugmentParams, MelClipDataset, clip_length, featurize
-from ..features import LOGMEL, MFCC, MFCC_DELTAS, FeatureParams
+from ..features import FeatureParams
+from ..models.registry import features_for  # noqa: F401 (the paper's features per architecture, re-exported)
 from ..preprocess import PreprocessParams
-
-MODEL_FEATURES = {"slim": MFCC, "wide": MFCC, "snn": MFCC_DELTAS, "gmm": MFCC_DELTAS,
-                  "mobilenet": LOGMEL, "mobilenetv2": LOGMEL}
-
-
-def features_for(arch: str) -> FeatureParams:
-    """The paper's input features for a model name."""
-    if arch not in MODEL_FEATURES:
-        raise ValueError(f"unknown model {arch!r}; choose one of {sorted(MODEL_FEATURES)}")
-    return MODEL_FEATURES[arch]
 
 
 @dataclass

@@ -15,9 +15,11 @@ import torch.nn.functional as F
 from torch.utils.data import DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
-from ..models import build_model
+from ..checkpoint import atomic_save, load_weights, save_checkpoint
+from ..models import build_model, spec_of
 from ..models.predict import clip_proba
-from .checkpoint import atomic_save, save_checkpoint
+from ..models.pretrained import apply_init
+from .distill import distillation_loss
 from .schedule import sgdr
 
 
@@ -101,8 +103,30 @@ def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
     hard = F.cross_entropy(logits, yb, weight=weight)
     if soft is None:
         return hard
-    from .distill import distillation_loss
     return distillation_loss(logits, soft, yb, temperature, alpha, weight)
+
+
+@dataclass
+class Run:
+    """The pieces of one training run that stay fixed across its epochs (see :func:`fit`)."""
+
+    data: object
+    cfg: TrainConfig
+    model: torch.nn.Module
+    net: torch.nn.Module  # ``model``, wrapped in DistributedDataParallel under torchrun
+    opt: torch.optim.Optimizer
+    device: torch.device
+    rank: int
+    world: int
+    n: int  # clips drawn per epoch
+    batch: int
+    steps: int  # batches per epoch (for the schedule)
+    weight: torch.Tensor | None  # class weights of the loss
+    soft: torch.Tensor | None  # teacher logits, one row per training clip
+    labels: torch.Tensor  # class of each training clip
+    X_all: torch.Tensor | None  # all training clips (None: augmented afresh per batch)
+    temperature: float = 1.0
+    alpha: float = 0.9
 
 
 def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None,
@@ -118,24 +142,62 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     out = Path(out_dir)
     if cfg.model == "gmm":
         return fit_gmm(data, cfg, out, log)
-    rank, world = _ddp()
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
+    run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits, temperature, alpha)
+    t0 = time.time()
+    draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
+    for epoch in range(state["epoch"], cfg.epochs):
+        total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
+        val = evaluate_clips(run.model, data.val, data.classes) if data.val is not None else {"accuracy": -total}
+        improved = record_epoch(state, epoch, val, total / max(1, n_batches))
+        if run.rank == 0:
+            log(f"epoch {epoch + 1}: loss {total / max(1, n_batches):.4f}  val acc {val['accuracy']:.4f}"
+                + ("  *" if improved else ""))
+            if improved:
+                save_model(out / "model.pt", run.model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
+                           time.time() - t0)
+            atomic_save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "state": state,
+                         "rng": torch.get_rng_state()}, out / "last.pt")
+        if state["stale"] >= cfg.patience:
+            if run.rank == 0:
+                log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
+            break
+    return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
+            "seconds": time.time() - t0, "batch": run.batch, "checkpoint": str(out / "model.pt")}
+
+
+def check_balance(cfg: TrainConfig, world: int) -> None:
+    """Raise :class:`ValueError` for an unknown ``cfg.balance`` or source balance under DDP."""
+    if cfg.balance not in ("none", "source"):
+        raise ValueError(f"balance must be 'none' or 'source', got {cfg.balance!r}")
+    if cfg.balance == "source" and world > 1:
+        raise ValueError("source-balanced sampling is not supported with DistributedDataParallel")
+
+
+def build_student(data, cfg: TrainConfig, log=print) -> tuple:
+    """The model to train, initialised as ``cfg`` says; returns (model, its constructor kwargs)."""
     kwargs = {"n_classes": len(data.classes), **cfg.model_kwargs}
-    if cfg.model in ("slim", "wide", "snn"):
+    if spec_of(cfg.model).takes_n_in:
         kwargs.setdefault("n_in", data.params.n_channels)
     model = build_model(cfg.model, **kwargs)
     if cfg.init != "random":
-        from ..models.pretrained import apply_init
         apply_init(model, cfg.init, cfg.model)
         log(f"initialised {cfg.model} from {cfg.init}")
     if cfg.init_checkpoint:
-        from ..finetune import load_weights
         log(load_weights(model, cfg.init_checkpoint, cfg.model, data.classes))
+    return model, kwargs
+
+
+def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logits, temperature: float,
+              alpha: float) -> tuple:
+    """Distribution, seeding, model, optimiser, class weights, and the state resumed from
+    ``out/last.pt``; returns (:class:`Run`, model kwargs, epoch state)."""
+    rank, world = _ddp()
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    model, kwargs = build_student(data, cfg, log)
     model = model.to(device)
     n = len(data.train) if not cfg.epoch_clips else min(len(data.train), cfg.epoch_clips)
     batch = max(8, math.ceil(n / cfg.updates_per_epoch))
-    steps = math.ceil(n / batch)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     counts = np.bincount(data.train.clip_labels(), minlength=len(data.classes)).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32, device=device) \
@@ -150,75 +212,76 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         torch.set_rng_state(ck["rng"])
         log(f"resuming {out} at epoch {state['epoch']}")
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    t0 = time.time()
     fresh = getattr(data.train, "aug", None) is not None  # augmented afresh per batch
     labels = torch.from_numpy(data.train.clip_labels())
     X_all = None if fresh else torch.from_numpy(data.train.arrays()[0])
-    if cfg.balance not in ("none", "source"):
-        raise ValueError(f"balance must be 'none' or 'source', got {cfg.balance!r}")
-    if cfg.balance == "source" and world > 1:
-        raise ValueError("source-balanced sampling is not supported with DistributedDataParallel")
-    draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
-    soft_all = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
-    for epoch in range(state["epoch"], cfg.epochs):
-        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        if world > 1:
-            sampler = DistributedSampler(data.train, world, rank, shuffle=True, seed=cfg.seed)
-            sampler.set_epoch(epoch)
-        else:
-            sampler = RandomSampler(data.train, generator=g)
-        if draw is not None and world == 1:
-            idx = torch.multinomial(draw, n, replacement=True, generator=g).tolist()
-        else:
-            idx = list(iter(sampler))[:n // world if world > 1 else n]
-        net.train()
-        total = 0.0
-        bar = tqdm(range(0, len(idx), max(1, batch // world)), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=None if rank == 0 else True, leave=False)
-        for b, i in enumerate(bar):
-            ks = idx[i:i + max(1, batch // world)]
-            xb = torch.from_numpy(data.train.batch(ks, np.random.default_rng([cfg.seed, epoch, b]))) if fresh \
-                else X_all[ks]
-            xb, yb = xb.to(device), labels[ks].to(device)
-            soft = None if soft_all is None else soft_all[ks].to(device)
-            for grp in opt.param_groups:
-                grp["lr"] = sgdr(epoch * steps + b, cfg.cycle * steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
-            loss = _loss(net, xb, yb, weight, soft, temperature, alpha)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            bar.set_postfix(loss=f"{total / (b + 1):.4f}")
-        val = evaluate_clips(model, data.val, data.classes) if data.val is not None else {"accuracy": -total}
-        state["history"].append({"epoch": epoch + 1, "train_loss": total / max(1, len(bar)),
-                                 "val_accuracy": val["accuracy"], "val_loss": val.get("loss")})
-        state["epoch"] = epoch + 1
-        # ties in accuracy (a small, saturated validation set) go to the lower validation loss
-        val_loss = val.get("loss")
-        improved = val["accuracy"] > state["best"] or (
-            val["accuracy"] == state["best"] and val_loss is not None and val_loss < state.get("best_loss", math.inf))
-        if improved:
-            state.update(best=val["accuracy"], best_loss=val_loss if val_loss is not None else math.inf,
-                         best_epoch=epoch + 1, stale=0)
-        else:
-            state["stale"] += 1
-        if rank == 0:
-            log(f"epoch {epoch + 1}: loss {total / max(1, len(bar)):.4f}  val acc {val['accuracy']:.4f}"
-                + ("  *" if improved else ""))
-            if improved:
-                _save_model(out / "model.pt", model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
-                            time.time() - t0)
-            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
-                         "rng": torch.get_rng_state()}, last)
-        if state["stale"] >= cfg.patience:
-            if rank == 0:
-                log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
-            break
-    return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
-            "seconds": time.time() - t0, "batch": batch, "checkpoint": str(out / "model.pt")}
+    check_balance(cfg, world)
+    soft = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
+    run = Run(data, cfg, model, net, opt, device, rank, world, n, batch, math.ceil(n / batch), weight, soft,
+              labels, X_all, temperature, alpha)
+    return run, kwargs, state
 
 
-def _save_model(path, model, cfg, data, kwargs, metrics, seconds):
+def epoch_indices(run: Run, epoch: int, draw=None) -> list:
+    """The training clips of ``epoch``, in order (this rank's share under DDP)."""
+    cfg, world = run.cfg, run.world
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    if world > 1:
+        sampler = DistributedSampler(run.data.train, world, run.rank, shuffle=True, seed=cfg.seed)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = RandomSampler(run.data.train, generator=g)
+    if draw is not None and world == 1:
+        return torch.multinomial(draw, run.n, replacement=True, generator=g).tolist()
+    return list(iter(sampler))[:run.n // world if world > 1 else run.n]
+
+
+def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
+    """One pass over the clips ``idx``; returns (summed batch loss, number of batches)."""
+    cfg, train = run.cfg, run.data.train
+    step = max(1, run.batch // run.world)
+    run.net.train()
+    total = 0.0
+    bar = tqdm(range(0, len(idx), step), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+               disable=None if run.rank == 0 else True, leave=False)
+    for b, i in enumerate(bar):
+        ks = idx[i:i + step]
+        xb = torch.from_numpy(train.batch(ks, np.random.default_rng([cfg.seed, epoch, b]))) if run.X_all is None \
+            else run.X_all[ks]
+        xb, yb = xb.to(run.device), run.labels[ks].to(run.device)
+        soft = None if run.soft is None else run.soft[ks].to(run.device)
+        for grp in run.opt.param_groups:
+            grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
+        loss = _loss(run.net, xb, yb, run.weight, soft, run.temperature, run.alpha)
+        run.opt.zero_grad()
+        loss.backward()
+        run.opt.step()
+        total += float(loss.detach())
+        bar.set_postfix(loss=f"{total / (b + 1):.4f}")
+    return total, len(bar)
+
+
+def record_epoch(state: dict, epoch: int, val: dict, train_loss: float) -> bool:
+    """Add ``epoch``'s numbers to ``state`` (history, best, staleness); True when it is the best so far.
+
+    Ties in accuracy (a small, saturated validation set) go to the lower validation loss.
+    """
+    state["history"].append({"epoch": epoch + 1, "train_loss": train_loss,
+                             "val_accuracy": val["accuracy"], "val_loss": val.get("loss")})
+    state["epoch"] = epoch + 1
+    val_loss = val.get("loss")
+    improved = val["accuracy"] > state["best"] or (
+        val["accuracy"] == state["best"] and val_loss is not None and val_loss < state.get("best_loss", math.inf))
+    if improved:
+        state.update(best=val["accuracy"], best_loss=val_loss if val_loss is not None else math.inf,
+                     best_epoch=epoch + 1, stale=0)
+    else:
+        state["stale"] += 1
+    return improved
+
+
+def save_model(path, model, cfg, data, kwargs, metrics, seconds):
+    """Write ``model`` as a checkpoint with ``data``'s features, classes and statistics and ``cfg``."""
     save_checkpoint(path, arch=cfg.model, kwargs=kwargs, model=model, features=data.params, prep=data.prep,
                     classes=data.classes, clip=data.clip, mean=data.mean, std=data.std,
                     config=cfg.to_dict(), metrics={**metrics, "train_seconds": seconds})
@@ -240,6 +303,6 @@ def fit_gmm(data, cfg: TrainConfig, out: Path, log=print) -> dict:
     model.fit(X[np.sort(keep)], y[np.sort(keep)])
     val = evaluate_clips(model, data.val, data.classes) if data.val is not None else {}
     out.mkdir(parents=True, exist_ok=True)
-    _save_model(out / "model.pt", model, cfg, data, {"n_components": cfg.gmm_components, "random_state": cfg.seed},
+    save_model(out / "model.pt", model, cfg, data, {"n_components": cfg.gmm_components, "random_state": cfg.seed},
                 {"val": val}, time.time() - t0)
     return {"best_val_accuracy": val.get("accuracy"), "seconds": time.time() - t0, "checkpoint": str(out / "model.pt")}

@@ -19,46 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .data import Corpus, FeatureCache, open_corpus, write_split
-from .models import build_model
-from .train import TrainConfig, fit, load_checkpoint, make_datasets
-from .train.loop import _save_model
-from .train.checkpoint import features_of, prep_of
-
-# parameter-name prefix of each architecture's output layer
-HEADS = {"slim": "head.", "wide": "head.", "mobilenet": "head.2.", "mobilenetv2": "head.2.", "snn": "out."}
-
-
-def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
-    """Load a checkpoint's weights into ``model`` (built for ``classes``); returns a log line.
-
-    With the same classes, or a subset of them, in any order, every weight is loaded, the
-    output rows picked and ordered as ``classes``; otherwise all but the output layer,
-    which keeps its fresh init.
-    """
-    ck = load_checkpoint(checkpoint)
-    if ck["arch"] != arch:
-        raise ValueError(f"{checkpoint}: a {ck['arch']} checkpoint cannot start a {arch} model")
-    if arch not in HEADS:
-        raise ValueError(f"fine-tuning is not supported for {arch}")
-    state, old, prefix = dict(ck["state"]), list(ck["classes"]), HEADS[arch]
-    if set(classes) <= set(old):
-        order = torch.tensor([old.index(c) for c in classes])
-        for k in [k for k in state if k.startswith(prefix)]:
-            state[k] = state[k][order]
-        model.load_state_dict(state)
-        if len(classes) == len(old):
-            return f"started from {checkpoint} (all weights, classes {list(classes)})"
-        return (f"started from {checkpoint} (all weights; classes {old} -> {list(classes)}: kept the output "
-                f"rows of those classes)")
-    keep = {k: v for k, v in state.items() if not k.startswith(prefix)}
-    missing, unexpected = model.load_state_dict(keep, strict=False)
-    if unexpected or any(not k.startswith(prefix) for k in missing):
-        raise ValueError(f"{checkpoint}: weights do not fit {arch}: missing {missing}, unexpected {unexpected}")
-    return (f"started from {checkpoint}; classes {old} -> {list(classes)}: replaced the output layer "
-            f"'{prefix.rstrip('.')}' with a new one")
+from ..atomic import write_json
+from ..checkpoint import features_of, load_checkpoint, load_weights, prep_of
+from ..data import Corpus, FeatureCache, open_corpus, write_split
+from ..models import SPECS, build_model
+from ..train import TrainConfig, fit, make_datasets, save_model
+from .evaluation import evaluate_model
 
 
 def finetune_split(items, fraction: float, seed: int = 0, val_fraction: float = 0.1) -> dict:
@@ -87,14 +54,13 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     """Fine-tune ``checkpoint`` on ``fraction`` of ``corpus``'s files, test on the rest.
 
     Writes ``out/split.csv``, ``out/model.pt``, ``out/train.json`` and ``out/test/``
-    (as :func:`sonotype.experiment.train_model`). ``denoise="logmmse"`` turns on
+    (as :func:`sonotype.experiments.training.train_model`). ``denoise="logmmse"`` turns on
     log-MMSE denoising in the preprocessing.
     """
-    from .experiment import evaluate_model, write_json
     out = Path(out)
     ck = load_checkpoint(checkpoint)
     arch = ck["arch"]
-    if arch not in HEADS:
+    if arch not in SPECS or SPECS[arch].head is None:
         raise ValueError(f"{checkpoint}: fine-tuning is not supported for {arch}")
     if denoise not in (None, "none", "logmmse"):
         raise ValueError(f"unknown --denoise {denoise!r}; choose logmmse")
@@ -107,10 +73,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     assign = {i.path: s for s, its in parts.items() for i in its}
     write_split(out / "split.csv", Corpus(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
     old = list(ck["classes"])
-    new = sorted({i.label for i in c.items}, key=lambda x: (old.index(x) if x in old else len(old), x))
-    same = sorted(new) == sorted(old)
-    subset = set(new) < set(old)
-    classes = old if same else new
+    classes, same, subset = target_classes(old, c.items)
     kwargs = {k: v for k, v in ck["kwargs"].items() if k != "n_classes"}
     cfg = TrainConfig(model=arch, clip=clip, seed=seed, epochs=epochs, lr=lr, lr_min=min(lr, 1e-6),
                       model_kwargs=kwargs, init_checkpoint=str(checkpoint), **config)
@@ -129,7 +92,7 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
     if score_start:
         start = build_model(arch, n_classes=len(classes), **kwargs)
         load_weights(start, checkpoint, arch, classes)
-        _save_model(out / "start.pt", start, cfg, data, {"n_classes": len(classes), **kwargs}, {"epoch": 0}, 0.0)
+        save_model(out / "start.pt", start, cfg, data, {"n_classes": len(classes), **kwargs}, {"epoch": 0}, 0.0)
     result = fit(data, cfg, out, resume=resume, log=log)
     result.update(corpus=corpus, checkpoint_from=str(checkpoint), fraction=fraction, denoise=denoise,
                   classes=classes, head_replaced=not (same or subset), feature_seconds=time.time() - t0,
@@ -145,3 +108,15 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
             log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {result['test']['accuracy']:.4f} after")
     write_json(out / "train.json", result)
     return result
+
+
+def target_classes(old: list, items) -> tuple:
+    """The classes to fine-tune on: (classes, same as ``old``, a strict subset of ``old``).
+
+    With the same classes, the checkpoint's order; otherwise the corpus's classes, those of
+    the checkpoint first in its order, then new ones by name.
+    """
+    new = sorted({i.label for i in items}, key=lambda x: (old.index(x) if x in old else len(old), x))
+    same = sorted(new) == sorted(old)
+    return (old if same else new), same, set(new) < set(old)
+

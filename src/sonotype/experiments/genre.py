@@ -18,6 +18,7 @@ ten songs can neither train nor measure a genre classifier.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -26,10 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import AudioError, load
-from .data import make_split, open_corpus, write_split
-from .features import STFT, FeatureParams, extract
-from .models.genre_cnn import (
+from ..atomic import write_text
+from ..audio import AudioError, load
+from ..data import make_split, open_corpus, write_split
+from ..features import STFT, FeatureParams, extract
+from ..models.genre_cnn import (
     GENRE_CLIP_SAMPLES,
     GENRE_FRAMES,
     GenreCNN,
@@ -37,7 +39,7 @@ from .models.genre_cnn import (
     recalibrate_batchnorm,
     receptive_fields,
 )
-from .preprocess import PreprocessParams
+from ..preprocess import PreprocessParams
 
 N_CLIPS = 10
 ARCH = "genre_cnn"
@@ -205,21 +207,21 @@ def train_genre(corpus_spec, out, epochs: int = 5, seed: int = 0, batch_size: in
               "model_kwargs": dict(model_kwargs or {})}
     metrics = {"history": history, "seconds": time.time() - t0, "note": note}
     ck = save_checkpoint_genre(out / "model.pt", model, kwargs, classes, config, metrics)
-    (out / "train.json").write_text(json.dumps({"config": config, **metrics, "classes": classes}, indent=2))
+    write_text(out / "train.json", json.dumps({"config": config, **metrics, "classes": classes}, indent=2))
     _say(log, f"wrote {ck}")
     return {"checkpoint": str(ck), "classes": classes, "history": history, "note": note}
 
 
 def save_checkpoint_genre(path, model, kwargs, classes, config, metrics) -> Path:
     """Standard sonotype checkpoint: arch ``genre_cnn``, features = STFT preset, no preprocessing."""
-    from .train.checkpoint import save_checkpoint
+    from ..checkpoint import save_checkpoint
     return save_checkpoint(path, arch=ARCH, kwargs=kwargs, model=model, features=STFT,
                            prep=PreprocessParams(remove_silence=False, equalise=False),
                            classes=classes, clip=GENRE_CLIP_SAMPLES / STFT.sr, config=config, metrics=metrics)
 
 
 def _load(checkpoint):
-    from .train.checkpoint import build_from_checkpoint, features_of, load_checkpoint
+    from ..checkpoint import build_from_checkpoint, features_of, load_checkpoint
     ck = load_checkpoint(checkpoint)
     if ck["arch"] != ARCH:
         raise ValueError(f"{checkpoint}: not a genre CNN checkpoint (arch {ck['arch']!r})")
@@ -301,24 +303,25 @@ def confusion_markdown(conf, classes) -> str:
 
 def _write_eval(out: Path, res: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(res, indent=2))
+    write_text(out / "metrics.json", json.dumps(res, indent=2))
     text = [f"# Genre CNN: song-level results ({res['split']}, {res['n_songs']} songs)", ""]
     if res.get("note"):
         text += [f"> {res['note']}", ""]
     text += [f"Song accuracy (mean of 10 clip probabilities): {res['accuracy']:.3f}",
              f"Clip accuracy: {res['clip_accuracy']:.3f}", "", confusion_markdown(res["confusion"], res["classes"]), ""]
-    (out / "table.md").write_text("\n".join(text))
-    with open(out / "songs.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "true", "predicted", *res["classes"]])
-        for s in res["songs"]:
-            w.writerow([s["path"], s["true"], s["predicted"], *[f"{v:.4f}" for v in s["proba"]]])
+    write_text(out / "table.md", "\n".join(text))
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["path", "true", "predicted", *res["classes"]])
+    for s in res["songs"]:
+        w.writerow([s["path"], s["true"], s["predicted"], *[f"{v:.4f}" for v in s["proba"]]])
+    write_text(out / "songs.csv", buf.getvalue())
     try:
-        from .evaluate.figures import plot_confusion
+        from ..evaluate.figures import plot_confusion
         plot_confusion(np.asarray(res["confusion"]), res["classes"], out / "confusion.png",
                        title=f"Genre CNN ({res['split']}, {res['n_songs']} songs)")
     except Exception as err:  # noqa: BLE001 - a figure must not lose the numbers
-        (out / "confusion.txt").write_text(f"confusion figure failed: {err}\n")
+        write_text(out / "confusion.txt", f"confusion figure failed: {err}\n")
 
 
 def predict_genre(checkpoint, files, n_clips: int | None = None) -> list:
@@ -370,7 +373,7 @@ def demo(out_dir, gtzan_root="../shared/data/gtzan-mini", epochs: int = 5, seed:
     ``out_dir/auralise`` (WAVs, PNGs, ``index.html``). The clip is the middle one of the
     first genre's song (or ``genre``'s).
     """
-    from .explain.auralise import auralise
+    from ..explain.auralise import auralise
     out_dir = Path(out_dir)
     spec = f"gtzan-genres:{gtzan_root}"
     tr = train_genre(spec, out_dir / "run", epochs=epochs, seed=seed, threads=threads, log=log)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .evaluate.paper import PAPER
-from .experiment import train_model, write_json, write_text
-from .models.pretrained import find_imagenet_weights
+from ..atomic import write_json, write_text
+from ..evaluate.paper import PAPER
+from ..models.pretrained import find_imagenet_weights
+from .training import train_model
 
 # row -> (paper table key, teacher description)
 ROWS = {"slim": ("slim", "–"), "wide": ("wide", "–"),

@@ -26,6 +26,7 @@ from ..atomic import write_npy
 from ..data import FeatureCache, Job, featurize
 from ..data.cache import default_cache_dir, file_digest
 from ..data.clips import fit_length
+from ..infer.classify import Classifier
 from ..models.predict import clip_proba
 
 
@@ -91,8 +92,6 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     ValueError
         For augmented jobs without ``aug``, or a clip start past a teacher feature matrix.
     """
-    from ..infer.classify import Classifier  # late: infer imports train
-
     jobs = [j if isinstance(j, Job) else Job(str(j), "") for j in jobs]
     if any(j.variant for j in jobs) and aug is None:
         raise ValueError("augmented training copies need their augmentation parameters for the teacher")
@@ -119,19 +118,23 @@ def teacher_logits(teacher_ckpt, jobs, index, length: int, prep, cache_dir=None,
     F = {i: None if f is None else fit_length(f, length) for i, f in zip(used, feats)}
     out = []
     for c0 in range(0, len(index), CHUNK):  # clips are built a chunk at a time: memory stays bounded
-        part = index[c0:c0 + CHUNK]
-        X = np.zeros((len(part), clf.params.n_channels, length), np.float32)
-        for k, (i, s) in enumerate(part):
-            if F[i] is None:
-                raise ValueError(f"{jobs[i].path}: teacher features failed")
-            s = min(s, F[i].shape[1] - length)  # teacher frames may end a frame or two earlier
-            if s < 0:
-                raise ValueError(f"{jobs[i].path}: clip starts past the teacher's {F[i].shape[1]} frames")
-            X[k] = clf.standardise(F[i][:, s:s + length])
-        out.append(clip_logits(clf.model, X))
+        out.append(clip_logits(clf.model, _teacher_clips(clf, F, jobs, index[c0:c0 + CHUNK], length)))
     logits = np.concatenate(out) if out else np.zeros((0, len(clf.classes)), np.float32)
     write_npy(path, logits)
     return logits
+
+
+def _teacher_clips(clf, F: dict, jobs, part, length: int) -> np.ndarray:
+    """The teacher's standardised clips for ``part`` of the student's clip index."""
+    X = np.zeros((len(part), clf.params.n_channels, length), np.float32)
+    for k, (i, s) in enumerate(part):
+        if F[i] is None:
+            raise ValueError(f"{jobs[i].path}: teacher features failed")
+        s = min(s, F[i].shape[1] - length)  # teacher frames may end a frame or two earlier
+        if s < 0:
+            raise ValueError(f"{jobs[i].path}: clip starts past the teacher's {F[i].shape[1]} frames")
+        X[k] = clf.standardise(F[i][:, s:s + length])
+    return X
 
 
 def teacher_logits_for(teacher_ckpt, data, cache_dir=None, workers: int | None = None, log=print) -> np.ndarray:

@@ -1,0 +1,140 @@
+"""Train and evaluate one model: the functions behind ``sonotype train`` and ``sonotype evaluate``."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_json
+from ..checkpoint import load_checkpoint
+from ..data import AugmentParams, FeatureCache, MelAugmentParams, write_split
+from ..models import features_for, spec_of
+from ..models.pretrained import resolve_init
+from ..preprocess import PreprocessParams
+from ..train import TrainConfig, fit, make_datasets
+from .evaluation import evaluate_model
+from .parts import load_parts
+from .teacher import teacher_logits_for
+
+TEMPERATURES = (1, 2, 4, 8, 10)  # the grid of temperature="auto"
+
+
+def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/model", split: str | None = None,
+                seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
+                resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
+                evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
+                alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
+                mel_augment: MelAugmentParams | None = None, exclude_list=None, **config) -> dict:
+    """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
+    evaluate on its test split.
+
+    Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
+    and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
+    ``deltas`` (0, 1, 2) overrides the model's default MFCC deltas (SwishNet: 0, GMM/SNN: 2).
+
+    Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
+    ``alpha`` × soft-target loss at ``temperature`` + (1 − ``alpha``) × label loss; the
+    teacher's logits are computed once (:mod:`sonotype.experiments.teacher`, cached).
+    ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default
+    ``max(1, epochs // 5)``) per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps
+    the T with the best validation accuracy, so it costs about ``len(TEMPERATURES) ×
+    sweep_epochs`` extra epochs. The chosen T and the sweep are in ``train.json`` and in the
+    checkpoint's config (``distill``). With ``augment`` the teacher hears the same augmented
+    copies as the student (they are remade from the same seeds).
+
+    ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
+    ``mel_augment`` draws log-mel augmentation afresh for every training batch
+    (:mod:`sonotype.data.melaug`; MFCC models, not with a teacher). ``balance="source"``
+    (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
+    ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
+    """
+    out = Path(out)
+    resolve_init(init, model)
+    if teacher is not None:
+        check_distillation(model, temperature, mel_augment)
+    c, parts = load_parts(corpus, split, seed, holdout_source, exclude_list, log)
+    assign = {i.path: s for s, its in parts.items() for i in its}
+    write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
+    cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
+                      mel_augment=None if mel_augment is None else mel_augment.to_dict(), **config)
+    t0 = time.time()
+    params = model_features(model, deltas)
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(),
+                         clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers,
+                         mel_aug=mel_augment)
+    feat_s = time.time() - t0
+    log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
+        f"of {clip:g} s ({feat_s:.1f} s for features)")
+    logits = None
+    if teacher is not None:
+        logits, temperature = prepare_distillation(teacher, data, cfg, out, temperature, alpha, sweep_epochs,
+                                                   resume, cache_dir, workers, log)
+    result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits,
+                 temperature=float(temperature) if teacher is not None else 1.0, alpha=alpha)
+    if teacher is not None:
+        result["distill"] = cfg.distill
+    result["init"] = init
+    result.update(corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list), augment=None if augment is None else augment.to_dict(),
+                  feature_seconds=feat_s, train_clips=len(data.train))
+    if evaluate and parts["test"]:
+        result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
+                                        cache_dir=cache_dir, workers=workers)
+    write_json(out / "train.json", result)
+    return result
+
+
+def check_distillation(model: str, temperature, mel_augment) -> None:
+    """Raise :class:`ValueError` unless ``model`` can learn from a teacher with these settings."""
+    if not spec_of(model).clip_logits:
+        raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
+    if mel_augment is not None:
+        raise ValueError("distillation uses cached teacher logits; it cannot be combined with log-mel augmentation")
+    if not (temperature == "auto" or float(temperature) > 0):
+        raise ValueError(f"temperature must be positive or 'auto', got {temperature!r}")
+
+
+def model_features(model: str, deltas: int | None = None):
+    """The architecture's features, with ``deltas`` (0, 1, 2) MFCC deltas when given."""
+    params = features_for(model)
+    if deltas is not None:
+        if params.kind != "mfcc":
+            raise ValueError(f"--deltas applies to MFCC models, not {model}")
+        params = params.with_(deltas=deltas)
+    return params
+
+
+def teacher_logits_checked(teacher, data, cache_dir, workers, log) -> np.ndarray:
+    """The teacher's logits for ``data``'s training clips, after checking it has the student's classes."""
+    t_classes = load_checkpoint(teacher)["classes"]
+    if list(t_classes) != list(data.classes):
+        raise ValueError(f"{teacher}: teacher classes {list(t_classes)} differ from the student's {data.classes}")
+    return teacher_logits_for(teacher, data, cache_dir, workers, log)
+
+
+def prepare_distillation(teacher, data, cfg: TrainConfig, out: Path, temperature, alpha: float,
+                         sweep_epochs: int | None, resume: bool, cache_dir, workers, log) -> tuple:
+    """The teacher's logits and the temperature (swept when ``"auto"``); records both in ``cfg.distill``."""
+    logits = teacher_logits_checked(teacher, data, cache_dir, workers, log)
+    sweep = {}
+    if temperature == "auto":
+        temperature, sweep = sweep_temperature(data, cfg, out, logits, alpha, sweep_epochs, resume, log)
+    cfg.distill = {"teacher": str(teacher), "temperature": float(temperature), "alpha": alpha,
+                   "sweep": sweep or None}
+    return logits, temperature
+
+
+def sweep_temperature(data, cfg: TrainConfig, out: Path, logits, alpha: float, sweep_epochs: int | None,
+                      resume: bool, log) -> tuple:
+    """One short run per T in :data:`TEMPERATURES`; returns (the best T, ``{str(T): val accuracy}``)."""
+    short = dataclasses.replace(cfg, epochs=sweep_epochs or max(1, cfg.epochs // 5))
+    sweep = {}
+    for T in TEMPERATURES:
+        r = fit(data, short, out / "tsweep" / f"T{T:g}", resume=resume, log=log, teacher_logits=logits,
+                temperature=T, alpha=alpha)
+        sweep[str(T)] = r["best_val_accuracy"]
+        log(f"temperature {T:g}: val acc {r['best_val_accuracy']:.4f} after {short.epochs} epochs")
+    temperature = max(TEMPERATURES, key=lambda T: sweep[str(T)])  # ties: the lowest T
+    log(f"chose temperature {temperature:g}")
+    return temperature, sweep
