@@ -236,3 +236,10 @@ def test_fit_with_fresh_augmentation_is_seeded_and_resumes(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="balance"):
         fit(_mel_data(), TrainConfig(epochs=1, **{**base, "balance": "speaker"}), tmp_path / "c", log=quiet)
+
+
+def test_cli_lists_every_recipe_and_the_deployed_one():
+    from sonotype.cli.source_commands import EPILOG, RECIPE_NAMES
+    from sonotype.experiments.sources import DEPLOYED, RECIPES
+    assert set(RECIPE_NAMES) == set(RECIPES)
+    assert f"recipe: {DEPLOYED})" in EPILOG

@@ -15,9 +15,14 @@ def _folds(text: str) -> list:
     return folds
 
 
+# written out so that building the parser imports no training code; a test checks it against RECIPES
+RECIPE_NAMES = ("mel", "mel-balanced", "mel-nomask", "mel-nomix", "mel-strong", "paper", "plain", "waveform",
+                "waveform+mel")
+EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: mel)"
+
+
 def add_cv_options(q) -> None:
     """The options of a source-fold cross-validation (shared by ``reproduce sources`` and ``data audit``)."""
-    from ..experiments.sources import DEPLOYED, RECIPES
     q.add_argument("--folds", type=int, default=5, help="source folds per class (default 5)")
     q.add_argument("--model", default="wide", help="model to train per fold (default wide)")
     q.add_argument("--clip", type=float, default=2.0, help="clip length in seconds (default 2)")
@@ -32,7 +37,7 @@ def add_cv_options(q) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
     q.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
-    q.epilog = f"recipes: {', '.join(sorted(RECIPES))}, or deployed (the bundled models' recipe: {DEPLOYED})"
+    q.epilog = EPILOG
 
 
 def add_parsers(rsub, dsub) -> None:
