@@ -234,6 +234,8 @@ def test_fit_with_fresh_augmentation_is_seeded_and_resumes(tmp_path):
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    again = fit(_mel_data(), TrainConfig(epochs=3, **base), tmp_path / "b", log=quiet)  # nothing left to train
+    assert again["seconds"] == r["seconds"] > 0  # training time counts every resumed session, not the last
     with pytest.raises(ValueError, match="balance"):
         fit(_mel_data(), TrainConfig(epochs=1, **{**base, "balance": "speaker"}), tmp_path / "c", log=quiet)
 

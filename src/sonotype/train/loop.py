@@ -143,18 +143,19 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     if cfg.model == "gmm":
         return fit_gmm(data, cfg, out, log)
     run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits, temperature, alpha)
-    t0 = time.time()
     draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
     for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.time()
         total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
         val = evaluate_clips(run.model, data.val, data.classes) if data.val is not None else {"accuracy": -total}
         improved = record_epoch(state, epoch, val, total / max(1, n_batches))
+        state["seconds"] = state.get("seconds", 0.0) + time.time() - t0  # over every resumed session
         if run.rank == 0:
             log(f"epoch {epoch + 1}: loss {total / max(1, n_batches):.4f}  val acc {val['accuracy']:.4f}"
                 + ("  *" if improved else ""))
             if improved:
                 save_model(out / "model.pt", run.model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
-                           time.time() - t0)
+                           state["seconds"])
             atomic_save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "state": state,
                          "rng": torch.get_rng_state()}, out / "last.pt")
         if state["stale"] >= cfg.patience:
@@ -162,7 +163,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
                 log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
             break
     return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
-            "seconds": time.time() - t0, "batch": run.batch, "checkpoint": str(out / "model.pt")}
+            "seconds": state.get("seconds", 0.0), "batch": run.batch, "checkpoint": str(out / "model.pt")}
 
 
 def check_balance(cfg: TrainConfig, world: int) -> None:
