@@ -118,6 +118,11 @@ def test_source_weights_give_each_source_an_equal_share():
     assert share["big"] == pytest.approx(share["small"])
     assert share["x"] == pytest.approx(share["y"])
     assert w.sum() == pytest.approx(1.0)
+    half = ds.source_weights(0.5)  # square-root shares: 39 clips of "big" against 3 of "small"
+    big, small = half[src == "big"].sum(), half[src == "small"].sum()
+    assert (src == "big").sum() == 39 and (src == "small").sum() == 3
+    assert big / small == pytest.approx(np.sqrt(39 / 3))
+    assert half[ds.clip_labels() == 0].sum() == pytest.approx(w[ds.clip_labels() == 0].sum())  # class shares kept
 
 
 # ------------------------------------------------------------------ audit

@@ -122,8 +122,9 @@ def _add_train(sub):
     p.add_argument("--mel-augment", action="store_true",
                    help="log-mel augmentation drawn afresh per batch: background mix, EQ, band limits, room, "
                         "SpecAugment (MFCC models)")
-    p.add_argument("--balance", choices=["none", "source"], default=TRAIN.balance,
-                   help="source: every source of a class is drawn equally often (default none)")
+    p.add_argument("--balance", choices=["none", "source", "sqrt-source"], default=TRAIN.balance,
+                   help="source: every source of a class is drawn equally often; sqrt-source: in proportion to "
+                        "the square root of its size (default none)")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default=TRAIN.device, help="cpu, cuda or auto")

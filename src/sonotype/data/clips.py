@@ -105,15 +105,20 @@ class ClipDataset(Dataset):
     def file_of(self, k: int) -> int:
         return self.index[k][0]
 
-    def source_weights(self) -> np.ndarray:
-        """Per-clip sampling weights giving every (class, source) the same share of its class."""
+    def source_weights(self, power: float = 1.0) -> np.ndarray:
+        """Per-clip sampling weights, each class keeping its share of the clips.
+
+        Within a class, a source with ``n`` clips is drawn in proportion to ``n ** (1 - power)``:
+        ``power=1`` gives every (class, source) the same share, ``0.5`` the square root of its size.
+        """
         y = self.clip_labels()
         src = np.array([self.sources[i] for i, _ in self.index], dtype=object)
         w = np.zeros(len(y))
         for c in np.unique(y):
             m = y == c
-            keys, inv, counts = np.unique(src[m], return_inverse=True, return_counts=True)
-            w[m] = 1.0 / (counts[inv] * len(keys)) * m.sum()
+            _, inv, counts = np.unique(src[m], return_inverse=True, return_counts=True)
+            share = counts ** (1.0 - power)
+            w[m] = share[inv] / (counts[inv] * share.sum()) * m.sum()
         return w / w.sum()
 
     def stats(self, max_clips: int = 5000, seed: int = 0):

@@ -27,6 +27,7 @@ RECIPES = {
     "waveform": {"deltas": 2, "augment": AugmentParams(copies=1)},  # the recipe of the models bundled before
     "mel": {"deltas": 2, "mel_augment": MelAugmentParams()},
     "mel-balanced": {"deltas": 2, "mel_augment": MelAugmentParams(), "balance": "source"},
+    "mel-sqrt-balanced": {"deltas": 2, "mel_augment": MelAugmentParams(), "balance": "sqrt-source"},
     "mel-strong": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.7, eq=0.7, band=0.5, band_db=120.0,
                                                                 reverb=0.4)},
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},

@@ -24,6 +24,8 @@ from .schedule import sgdr
 
 
 FRAMES_PER_CLIP = 16  # frames per clip a frame-wise model (SNN) trains on in each step
+# balance -> power of source_weights: "source" evens out the sources of a class, "sqrt-source" halfway
+BALANCE = {"source": 1.0, "sqrt-source": 0.5}
 
 
 @dataclass
@@ -42,7 +44,8 @@ class TrainConfig:
     epoch_clips: int | None = None
     patience: int = 15
     seed: int = 0
-    # "source": each epoch draws clips so that every (class, source) has the same share of its class
+    # "source": each epoch draws clips so that every (class, source) has the same share of its class;
+    # "sqrt-source": a share in proportion to the square root of its size
     balance: str = "none"
     # log-mel augmentation drawn per batch (MelAugmentParams.to_dict(); stored only, the data carries it)
     mel_augment: dict | None = None
@@ -143,7 +146,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     if cfg.model == "gmm":
         return fit_gmm(data, cfg, out, log)
     run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits, temperature, alpha)
-    draw = torch.from_numpy(data.train.source_weights()) if cfg.balance == "source" else None
+    draw = None if cfg.balance == "none" else torch.from_numpy(data.train.source_weights(BALANCE[cfg.balance]))
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.time()
         total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
@@ -168,9 +171,9 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
 
 def check_balance(cfg: TrainConfig, world: int) -> None:
     """Raise :class:`ValueError` for an unknown ``cfg.balance`` or source balance under DDP."""
-    if cfg.balance not in ("none", "source"):
-        raise ValueError(f"balance must be 'none' or 'source', got {cfg.balance!r}")
-    if cfg.balance == "source" and world > 1:
+    if cfg.balance not in ("none", *BALANCE):
+        raise ValueError(f"balance must be one of none, {', '.join(BALANCE)}; got {cfg.balance!r}")
+    if cfg.balance != "none" and world > 1:
         raise ValueError("source-balanced sampling is not supported with DistributedDataParallel")
 
 
