@@ -13,9 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from ..atomic import write_json, write_text
+from ..audio import AudioError, info
 from ..data import AugmentParams, MelAugmentParams, open_corpus, split_items, write_split
 from ..evaluate.metrics import clip_metrics
 from .training import train_model
@@ -38,12 +38,12 @@ DEPLOYED = "mel"  # the recipe of the bundled models (chosen by this cross-valid
 
 
 def source_hours(items) -> dict:
-    """``{(label, source): hours}`` from the files' headers."""
+    """``{(label, source): hours}`` from the files' headers (an unreadable file counts 0 h)."""
     hours = defaultdict(float)
     for it in items:
         try:
-            hours[(it.label, it.source)] += sf.info(it.path).duration / 3600
-        except (RuntimeError, sf.LibsndfileError):
+            hours[(it.label, it.source)] += info(it.path).duration / 3600
+        except AudioError:
             hours[(it.label, it.source)] += 0.0
     return dict(hours)
 
@@ -104,8 +104,8 @@ def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", cli
                       recipes=("paper", "deployed"), seed: int = 0, only=None, log=print, **config) -> str | None:
     """Source-fold cross-validation of ``model`` under each recipe in ``recipes`` (:data:`RECIPES`).
 
-    ``"deployed"`` stands for :data:`DEPLOYED`. Runs resume: a fold with a finished ``train.json`` is read back. ``only`` (fold numbers
-    from 0) runs just those folds and writes no table, so folds can run in parallel
+    ``"deployed"`` stands for :data:`DEPLOYED`. Runs resume: a fold with a finished
+    ``train.json`` is read back. ``only`` (fold numbers from 0) runs just those folds and writes no table, so folds can run in parallel
     processes; a last call without it writes ``sources.md`` and ``sources.json``, and per
     recipe ``<recipe>/oof.csv`` (out-of-fold file probabilities, for ``data audit``).
     ``config`` goes to :func:`~sonotype.experiments.training.train_model` (``epochs``, ``epoch_clips``...).
