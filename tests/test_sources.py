@@ -9,7 +9,7 @@ import pytest
 
 from sonotype.cli.main import main
 from sonotype.data import ClipDataset, Corpus, Item, MelAugmentParams, MelClipDataset
-from sonotype.data.melaug import augment_clip, band_curve, mel_centres, mix_power, room_tail
+from sonotype.data.melaug import augment_clip, band_curve, mel_centres, mix_power, room_tail, warp_bands
 from sonotype.experiments import audit_labels, source_folds
 from sonotype.experiments.sources import fold_split
 from sonotype.features import FeatureParams, extract
@@ -107,6 +107,37 @@ def test_augment_clip_is_seeded_and_never_mixes_into_noise():
     assert asked == [("noise", "music"), ("noise", "music")]
     augment_clip(L, "noise", np.random.default_rng(5), p, background, mel_centres(32))
     assert len(asked) == 2
+
+
+def test_within_class_mixup_asks_for_the_clip_s_own_class_only():
+    L = np.random.default_rng(1).normal(-30, 5, (32, 100)).astype(np.float32)
+    asked = []
+
+    def background(kinds, rng):
+        asked.append(kinds)
+        return L[:, ::-1].copy()
+    p = MelAugmentParams(mix=0.0, mixup=1.0, eq=0, band=0, reverb=0, gain_db=0, time_masks=0, freq_masks=0)
+    out = augment_clip(L, "noise", np.random.default_rng(0), p, background, mel_centres(32))
+    assert asked == [("noise",)]
+    assert np.all(out >= L - 1e-4)  # adding power never lowers a cell
+    assert not np.allclose(out, L)
+
+
+def test_default_recipe_draws_are_unchanged_by_the_new_options():
+    L = np.random.default_rng(2).normal(-30, 5, (32, 100)).astype(np.float32)
+    bg = lambda kinds, rng: L[::-1].copy()  # noqa: E731
+    a = augment_clip(L, "speech", np.random.default_rng(3), MelAugmentParams(), bg, mel_centres(32))
+    b = augment_clip(L, "speech", np.random.default_rng(3), MelAugmentParams(mixup=0.0, warp=0.0), bg,
+                     mel_centres(32))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_warp_bands_moves_a_peak_up_or_down():
+    L = np.full((32, 4), -60.0, np.float32)
+    L[10] = 0.0
+    assert int(np.argmax(warp_bands(L, 1.2)[:, 0])) == 12
+    assert int(np.argmax(warp_bands(L, 0.8)[:, 0])) == 8
+    np.testing.assert_array_equal(warp_bands(L, 1.0), L)
 
 
 def test_source_weights_give_each_source_an_equal_share():

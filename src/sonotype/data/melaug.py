@@ -64,6 +64,10 @@ class MelAugmentParams:
     time_width: int = 20
     freq_masks: int = 1
     freq_width: int = 4
+    mixup: float = 0.0
+    mixup_snr_db: tuple = (0.0, 10.0)
+    warp: float = 0.0
+    warp_range: tuple = (0.88, 1.12)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +137,20 @@ def spec_masks(L: np.ndarray, rng: np.random.Generator, p: MelAugmentParams) -> 
     return L
 
 
+def warp_bands(L: np.ndarray, factor: float) -> np.ndarray:
+    """Stretch dB log-mel ``L`` ``(bands, frames)`` along the band axis by ``factor``.
+
+    Band ``b`` takes the value at position ``b / factor`` (linear interpolation, edge bands
+    repeated): ``factor > 1`` moves energy up in frequency.
+    """
+    n = L.shape[0]
+    pos = np.clip(np.arange(n) / factor, 0, n - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    return (L[lo] * (1 - w) + L[hi] * w).astype(np.float32)
+
+
 def augment_clip(L: np.ndarray, label: str, rng: np.random.Generator, p: MelAugmentParams,
                  background, centres: np.ndarray) -> np.ndarray:
     """One random chain on one dB log-mel clip ``(bands, frames)``.
@@ -140,6 +158,12 @@ def augment_clip(L: np.ndarray, label: str, rng: np.random.Generator, p: MelAugm
     ``background(kinds, rng)`` returns a dB log-mel clip of the same shape from one of the
     classes in ``kinds`` (or ``None``); it is only asked for speech and music.
     """
+    if p.mixup > 0 and rng.random() < p.mixup:
+        B = background((label,), rng)
+        if B is not None:
+            L = mix_power(L, B, rng.uniform(*p.mixup_snr_db))
+    if p.warp > 0 and rng.random() < p.warp:
+        L = warp_bands(L, rng.uniform(*p.warp_range))
     kinds = {"speech": ("noise", "music"), "music": ("noise",)}.get(label, ())
     if kinds and rng.random() < p.mix:
         B = background(kinds, rng)

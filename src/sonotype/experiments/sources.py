@@ -32,6 +32,9 @@ RECIPES = {
                                                                 reverb=0.4)},
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
+    "mel-mixup": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5)},
+    "mel-warp": {"deltas": 2, "mel_augment": MelAugmentParams(warp=0.5)},
+    "mel-mixup-warp": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5, warp=0.5)},
     "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
 }
 DEPLOYED = "mel"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
