@@ -181,7 +181,7 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     # beside a one-process run of the same config: same schedule, same layout, both moved from the start
     single = fit(toy_data(), TrainConfig(**DDP_CFG), tmp_path / "one", log=quiet)
     assert (batch, epochs) == (single["batch"], len(single["history"])) == (batch, 2)
-    start = loop.start_run(toy_data(), TrainConfig(**DDP_CFG), tmp_path / "start", False, quiet, None, 1.0, 0.9)
+    start = loop.start_run(toy_data(), TrainConfig(**DDP_CFG), tmp_path / "start", False, quiet, None)
     start = start[0].model.state_dict()
     one = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["model"]
     for name in ("ddp", "one"):

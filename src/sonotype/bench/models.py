@@ -22,6 +22,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -200,22 +201,7 @@ def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cp
         ``full_ms`` / ``full_ms_p10`` / ``full_ms_p90``, ``runs``, ``warmup`` and the
         :func:`environment` fields (``device``, ``device_name``, ``threads``, ``torch``, ``cpu``...).
     """
-    from ..data.clips import clip_length
-    from ..export.onnx import OnnxModel, export_model
-    from ..features import extract
-    from ..models import count_parameters
-    from ..checkpoint import model_state
-    from ..models import features_for
-
-    if backend not in ("torch", "onnx", "both"):
-        raise ValueError(f"backend must be 'torch', 'onnx' or 'both', got {backend!r}")
-    if quick:
-        runs, warmup = 5, 1
-        n_components = n_components or 4
-    n_components = int(n_components or 256)
-    backends = ("torch", "onnx") if backend == "both" else (backend,)
-    dev = torch.device(device)
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
+    cfg = BenchConfig.build(models, clips, device, threads, runs, warmup, backend, quick, n_components, seed)
     env = environment(device, threads)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))
@@ -226,54 +212,96 @@ def bench_models(models=DEFAULT_MODELS, clips=(0.5, 1.0, 2.0), device: str = "cp
     limits = threadpool_limits(limits=int(threads))
     try:
         with tempfile.TemporaryDirectory(prefix="sonotype-bench-") as tmpdir:
-            for name in models:
-                params = features_for(name)
-                model = _build(name, params, n_components, seed)
-                is_torch = isinstance(model, torch.nn.Module)
-                n_params = count_parameters(model)
-                weight_bytes = _file_size(model_state(model))
-                C = params.n_channels
-                mean = rng.standard_normal(C).astype(np.float32)
-                std = (0.5 + rng.random(C)).astype(np.float32)
-                onnx_model, onnx_bytes = None, None
-                if is_torch and "onnx" in backends:
-                    path = export_model(model, Path(tmpdir) / f"{name}.onnx", features=params, classes=CLASSES,
-                                        mean=mean, std=std, arch=name)
-                    onnx_bytes = os.path.getsize(path)
-                    onnx_model = OnnxModel(path, threads=threads)
-                if is_torch:
-                    model.to(dev)
-                m_col, s_col = mean[:, None], std[:, None]
-                for bk in (backends if is_torch else ("sklearn",)):
-                    for clip in clips:
-                        frames = clip_length(clip, params)
-                        n_samples = params.n_fft + (frames - 1) * params.hop_length
-                        y = (0.1 * rng.standard_normal(n_samples)).astype(np.float32)
-                        raw = extract(y, params)[None]                       # (1, C, T)
-                        xs = ((raw - m_col) / s_col).astype(np.float32)     # standardised
-                        if progress:
-                            progress(f"{name} {bk} {clip:g} s")
-                        model_only, full = _callables(bk, model if bk != "onnx" else onnx_model, y, raw,
-                                                      xs, params, m_col, s_col, dev)
-                        sy = sync if bk == "torch" else None
-                        t_model = _time(model_only, runs, warmup, sy)
-                        t_full = _time(full, runs, warmup, sy)
-                        rows.append({
-                            "model": name, "backend": bk, "clip_s": float(clip), "frames": int(frames),
-                            "samples": int(n_samples), "params": int(n_params), "weight_bytes": int(weight_bytes),
-                            "onnx_bytes": onnx_bytes,
-                            "model_ms": t_model["median"], "model_ms_p10": t_model["p10"],
-                            "model_ms_p90": t_model["p90"],
-                            "full_ms": t_full["median"], "full_ms_p10": t_full["p10"], "full_ms_p90": t_full["p90"],
-                            "runs": int(runs), "warmup": int(warmup),
-                            **({"gmm_components": n_components} if name == "gmm" else {}),
-                            **env,
-                            "device": env["device"] if bk == "torch" else "cpu",
-                        })
+            for name in cfg.models:
+                rows += _bench_model(name, cfg, rng, Path(tmpdir), env, progress)
     finally:
         limits.restore_original_limits()
         torch.set_num_threads(old_threads)
     return rows
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What :func:`bench_models` measures, settled (``quick`` applied, backends spelt out)."""
+
+    models: tuple
+    clips: tuple
+    device: str
+    threads: int
+    runs: int
+    warmup: int
+    backends: tuple  # ("torch",), ("onnx",) or ("torch", "onnx")
+    n_components: int
+    seed: int
+
+    @classmethod
+    def build(cls, models, clips, device, threads, runs, warmup, backend, quick, n_components, seed) -> BenchConfig:
+        """From :func:`bench_models`'s arguments; ValueError for an unknown ``backend``."""
+        if backend not in ("torch", "onnx", "both"):
+            raise ValueError(f"backend must be 'torch', 'onnx' or 'both', got {backend!r}")
+        if quick:
+            runs, warmup = 5, 1
+            n_components = n_components or 4
+        return cls(tuple(models), tuple(clips), device, int(threads), runs, warmup,
+                   ("torch", "onnx") if backend == "both" else (backend,), int(n_components or 256), seed)
+
+
+def _bench_model(name: str, cfg: BenchConfig, rng, tmpdir: Path, env: dict, progress) -> list:
+    """The rows of one model: every backend it runs on, every clip length."""
+    from ..checkpoint import model_state
+    from ..export.onnx import OnnxModel, export_model
+    from ..models import count_parameters, features_for
+
+    params = features_for(name)
+    model = _build(name, params, cfg.n_components, cfg.seed)
+    is_torch = isinstance(model, torch.nn.Module)
+    C = params.n_channels
+    mean = rng.standard_normal(C).astype(np.float32)
+    std = (0.5 + rng.random(C)).astype(np.float32)
+    size = {"params": int(count_parameters(model)), "weight_bytes": int(_file_size(model_state(model))),
+            "onnx_bytes": None}
+    onnx_model = None
+    if is_torch and "onnx" in cfg.backends:
+        path = export_model(model, tmpdir / f"{name}.onnx", features=params, classes=CLASSES, mean=mean, std=std,
+                            arch=name)
+        size["onnx_bytes"] = os.path.getsize(path)
+        onnx_model = OnnxModel(path, threads=cfg.threads)
+    dev = torch.device(cfg.device)
+    if is_torch:
+        model.to(dev)
+    rows = []
+    for bk in (cfg.backends if is_torch else ("sklearn",)):
+        for clip in cfg.clips:
+            if progress:
+                progress(f"{name} {bk} {clip:g} s")
+            shape, t_model, t_full = _measure(bk, model if bk != "onnx" else onnx_model, clip, params, mean, std,
+                                              rng, cfg)
+            rows.append({"model": name, "backend": bk, "clip_s": float(clip), **shape, **size,
+                         "model_ms": t_model["median"], "model_ms_p10": t_model["p10"], "model_ms_p90": t_model["p90"],
+                         "full_ms": t_full["median"], "full_ms_p10": t_full["p10"], "full_ms_p90": t_full["p90"],
+                         "runs": int(cfg.runs), "warmup": int(cfg.warmup),
+                         **({"gmm_components": cfg.n_components} if name == "gmm" else {}),
+                         **env, "device": env["device"] if bk == "torch" else "cpu"})
+    return rows
+
+
+def _measure(bk: str, model, clip: float, params, mean: np.ndarray, std: np.ndarray, rng, cfg: BenchConfig) -> tuple:
+    """Time one (backend, clip length) on random samples: ({"frames", "samples"}, model-only stats,
+    features + model stats); stats as :func:`_stats` gives them."""
+    from ..data.clips import clip_length
+    from ..features import extract
+
+    frames = clip_length(clip, params)
+    n_samples = params.n_fft + (frames - 1) * params.hop_length
+    y = (0.1 * rng.standard_normal(n_samples)).astype(np.float32)
+    m_col, s_col = mean[:, None], std[:, None]
+    raw = extract(y, params)[None]                       # (1, C, T)
+    xs = ((raw - m_col) / s_col).astype(np.float32)     # standardised
+    dev = torch.device(cfg.device)
+    model_only, full = _callables(bk, model, y, raw, xs, params, m_col, s_col, dev)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" and bk == "torch" else None
+    return ({"frames": int(frames), "samples": int(n_samples)}, _time(model_only, cfg.runs, cfg.warmup, sync),
+            _time(full, cfg.runs, cfg.warmup, sync))
 
 
 def _fmt_ms(row, key) -> str:
@@ -291,6 +319,7 @@ def table_markdown(rows, note: str | None = None) -> str:
     on the 1 s rows only (the only clip length it reports time for).
     """
     from ..evaluate.paper import PAPER
+    from ..evaluate.tables import markdown_table
 
     lines = []
     if rows:
@@ -302,16 +331,16 @@ def table_markdown(rows, note: str | None = None) -> str:
         lines.append("")
     if note:
         lines += [note, ""]
-    lines.append("| model | backend | clip s | params | paper params | weights KB | ONNX KB "
-                 "| model only ms | features + model ms | paper CPU ms (1 s) |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    head = ["model", "backend", "clip s", "params", "paper params", "weights KB", "ONNX KB", "model only ms",
+            "features + model ms", "paper CPU ms (1 s)"]
+    body = []
     for r in rows:
         key = PAPER_KEYS.get(r["model"])
         paper = PAPER.get(key, {}) if key else {}
         p_params = f"{paper['params']:,}" if paper.get("params") else "—"
         p_ms = paper.get("cpu_ms") if abs(r["clip_s"] - 1.0) < 1e-9 else None
         label = r["model"] + (f" ({r['gmm_components']} comp.)" if r.get("gmm_components") not in (None, 256) else "")
-        lines.append(f"| {label} | {r['backend']} | {r['clip_s']:g} | {r['params']:,} | {p_params} "
-                     f"| {_kb(r['weight_bytes'])} | {_kb(r.get('onnx_bytes'))} | {_fmt_ms(r, 'model_ms')} "
-                     f"| {_fmt_ms(r, 'full_ms')} | {'—' if p_ms is None else f'{p_ms:g}'} |")
-    return "\n".join(lines) + "\n"
+        body.append([label, r["backend"], f"{r['clip_s']:g}", f"{r['params']:,}", p_params, _kb(r["weight_bytes"]),
+                     _kb(r.get("onnx_bytes")), _fmt_ms(r, "model_ms"), _fmt_ms(r, "full_ms"),
+                     "—" if p_ms is None else f"{p_ms:g}"])
+    return "".join(line + "\n" for line in lines) + markdown_table(head, body)

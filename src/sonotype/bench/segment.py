@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluate.tables import markdown_table
+
 STAGES = ("decode", "loudness", "stft", "mel_dct", "standardise", "network", "average", "median",
           "silence", "viterbi", "other")
 GROUPS = {"decode": ("decode",), "features": ("loudness", "stft", "mel_dct", "standardise"),
@@ -250,17 +252,12 @@ def table_markdown(rows) -> str:
     """Markdown table of :func:`bench_segment` results (one row each)."""
     head = ["model", "backend", "threads", "audio s", "wall s", "× real time (wall)", "CPU s",
             "× real time (CPU)"] + [f"{g} %" for g in GROUPS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         ref = r["cpu_s"] if r.get("clock") == "cpu" else r["wall_s"]
-        lines.append("| " + " | ".join([str(r["model"]), r["backend"], str(r["threads"]), f"{r['audio_s']:.0f}",
-                                        f"{r['wall_s']:.2f}", f"{r['x_realtime']:.0f}", f"{r['cpu_s']:.2f}",
-                                        f"{r['x_realtime_cpu']:.0f}"]
-                                       + [f"{100 * r['groups'][g] / ref:.0f}" for g in GROUPS]) + " |")
-    lines.append("")
-    lines.append("| stage | " + " | ".join(f"{r['model']}/{r['backend']}/{r['threads']}t ({r.get('clock', 'wall')} s)"
-                                            for r in rows) + " |")
-    lines.append("|---|" + "---|" * len(rows))
-    for k in STAGES:
-        lines.append(f"| {k} | " + " | ".join(f"{r['breakdown'][k]:.3f}" for r in rows) + " |")
-    return "\n".join(lines) + "\n"
+        body.append([str(r["model"]), r["backend"], str(r["threads"]), f"{r['audio_s']:.0f}", f"{r['wall_s']:.2f}",
+                     f"{r['x_realtime']:.0f}", f"{r['cpu_s']:.2f}", f"{r['x_realtime_cpu']:.0f}"]
+                    + [f"{100 * r['groups'][g] / ref:.0f}" for g in GROUPS])
+    stages = ["stage"] + [f"{r['model']}/{r['backend']}/{r['threads']}t ({r.get('clock', 'wall')} s)" for r in rows]
+    return (markdown_table(head, body) + "\n"
+            + markdown_table(stages, [[k] + [f"{r['breakdown'][k]:.3f}" for r in rows] for k in STAGES]))

@@ -26,6 +26,7 @@ import csv
 import math
 import warnings
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -121,10 +122,27 @@ def _class_rows(src, k, off, length, label, min_slots):
     return rows
 
 
-def _make_file(src, rng, length, mean_len, natural_silence, through_silence, min_segment,
-               min_silence, digital_db, tries, min_slots):
+@dataclass(frozen=True)
+class MixConfig:
+    """How the files of :func:`synth_segments` are mixed (see its parameters; lengths in seconds)."""
+
+    mean_len: dict
+    natural_silence: float = 0.8
+    through_silence: float = 0.5
+    min_segment: float = 0.5
+    min_silence: float = 0.2
+    digital_db: float = -70.0
+    tries: int = 20
+
+    @property
+    def min_slots(self) -> int:
+        """The shortest quiet run labelled silence, in 10 ms slots."""
+        return max(1, int(round(self.min_silence / SLOT_S)))
+
+
+def _make_file(src, rng, length: int, mix: MixConfig):
     """Audio and truth rows ``(start, end, label, source, offset)`` (samples) of one file."""
-    sr, labels = src.sr, sorted(src.by_label)
+    sr, labels, mean_len, min_slots = src.sr, sorted(src.by_label), mix.mean_len, mix.min_slots
     parts, rows, pos, prev = [], [], 0, None
 
     def add(y, label, k=None, off=0):
@@ -134,28 +152,28 @@ def _make_file(src, rng, length, mean_len, natural_silence, through_silence, min
         pos += len(y)
 
     while pos < length:
-        if prev is not None and rng.random() < through_silence:
-            need = min(length - pos, int(max(min_silence, rng.exponential(mean_len[SILENCE])) * sr))
+        if prev is not None and rng.random() < mix.through_silence:
+            need = min(length - pos, int(max(mix.min_silence, rng.exponential(mean_len[SILENCE])) * sr))
             while need > 0:
-                if src.natural and rng.random() < natural_silence:
+                if src.natural and rng.random() < mix.natural_silence:
                     k, a, b = src.natural[int(rng.integers(len(src.natural)))]
                     take = min(need, (b - a) * src.slot)
                     off = int(rng.integers(a * src.slot, b * src.slot - take + 1))
                     add(src.audio(k)[off:off + take], SILENCE, k, off)
                 else:
                     take = need
-                    noise = rng.standard_normal(take) * 10 ** (digital_db / 20)
+                    noise = rng.standard_normal(take) * 10 ** (mix.digital_db / 20)
                     add(noise.astype(np.float32), SILENCE)
                 need -= take
             if pos >= length:
                 break
         label = str(rng.choice([c for c in labels if c != prev] or labels))
-        need = min(length - pos, int(max(min_segment, rng.exponential(mean_len.get(label, 10.0))) * sr))
+        need = min(length - pos, int(max(mix.min_segment, rng.exponential(mean_len.get(label, 10.0))) * sr))
         while need > 0:
             k = src.by_label[label][int(rng.integers(len(src.by_label[label])))]
             y = src.audio(k)
             take = min(need, len(y))
-            off = _excerpt(src, k, take, rng, tries, min_slots)
+            off = _excerpt(src, k, take, rng, mix.tries, min_slots)
             start = pos
             parts.append(y[off:off + take])
             for a, b, lab in _class_rows(src, k, off, take, label, min_slots):
@@ -215,35 +233,37 @@ def synth_segments(items, out_dir, n: int = 500, seed: int = 0, sr: int = 16000,
     list of dict
         The rows of ``index.csv``.
     """
-    mean_len = {**MEAN_LEN, **(mean_len or {})}
+    mix = MixConfig({**MEAN_LEN, **(mean_len or {})}, natural_silence, through_silence, min_segment, min_silence,
+                    digital_db, tries)
     if not 0 < min_len <= max_len:
         raise ValueError("need 0 < min_len <= max_len")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    min_slots = max(1, int(round(min_silence / SLOT_S)))
-    src = _Sources(items, sr, silence_db, min_slots, progress)
-    missing = [c for c in ("speech", "music", "noise") if c in mean_len and c not in src.by_label]
+    src = _Sources(items, sr, silence_db, mix.min_slots, progress)
+    missing = [c for c in ("speech", "music", "noise") if c in mix.mean_len and c not in src.by_label]
     if not src.by_label:
         raise ValueError("no usable (non-silent) items to build files from")
     if missing:
         warnings.warn(f"no items labelled {missing}: files will lack them", UserWarning, stacklevel=2)
-    index = []
-    for i in tqdm(range(n), desc="synth files", disable=not progress or None):
-        rng = np.random.default_rng([seed, i])
-        length = int(round(rng.uniform(min_len, max_len) * sr))
-        y, rows = _make_file(src, rng, length, mean_len, natural_silence, through_silence, min_segment,
-                             min_silence, digital_db, tries, min_slots)
-        name = f"{prefix}-{i:04d}"
-        rows = [(a, min(b, length), lab, s, o) for a, b, lab, s, o in rows if a < length]
-        write_wav(out / f"{name}.wav", np.clip(y, -1, 1), sr)
-        _write_csv(out / f"{name}.csv", TRUTH_FIELDS,
-                   [(f"{a / sr:.6f}", f"{b / sr:.6f}", lab, s, f"{o / sr:.6f}" if s else "")
-                    for a, b, lab, s, o in rows])
-        index.append({"name": name, "audio": f"{name}.wav", "truth": f"{name}.csv",
-                      "duration": round(length / sr, 6), "segments": len(rows)})
+    index = [_write_file(src, out, f"{prefix}-{i:04d}", np.random.default_rng([seed, i]), min_len, max_len, mix)
+             for i in tqdm(range(n), desc="synth files", disable=not progress or None)]
     _write_csv(out / "index.csv", ["name", "audio", "truth", "duration", "segments"],
                [[r[k] for k in ("name", "audio", "truth", "duration", "segments")] for r in index])
     return index
+
+
+def _write_file(src, out: Path, name: str, rng, min_len: float, max_len: float, mix: MixConfig) -> dict:
+    """Mix one file of ``min_len`` to ``max_len`` seconds, write ``name.wav`` and ``name.csv``;
+    returns its ``index.csv`` row."""
+    sr = src.sr
+    length = int(round(rng.uniform(min_len, max_len) * sr))
+    y, rows = _make_file(src, rng, length, mix)
+    rows = [(a, min(b, length), lab, s, o) for a, b, lab, s, o in rows if a < length]
+    write_wav(out / f"{name}.wav", np.clip(y, -1, 1), sr)
+    _write_csv(out / f"{name}.csv", TRUTH_FIELDS,
+               [(f"{a / sr:.6f}", f"{b / sr:.6f}", lab, s, f"{o / sr:.6f}" if s else "") for a, b, lab, s, o in rows])
+    return {"name": name, "audio": f"{name}.wav", "truth": f"{name}.csv", "duration": round(length / sr, 6),
+            "segments": len(rows)}
 
 
 def read_truth(path, hop_s: float = 0.01, duration: float | None = None) -> np.ndarray:

@@ -291,6 +291,25 @@ def _segment_rows(segments):
     return "\n".join(rows)
 
 
+def _payload(x, duration: float, segments, probs, hop_s: float, classes) -> dict:
+    """The page's data: waveform envelope of ``x`` (16 kHz mono), segments, colours and
+    downsampled class probabilities ``probs`` ``(frames, classes)`` (or None)."""
+    lo, hi = envelope(x)
+    payload = {
+        "duration": duration,
+        "wave": {"min": lo, "max": hi},
+        "segments": [[s.start, s.end, s.label] for s in segments],
+        "colours": {s.label: label_colour(s.label) for s in segments},
+        "probs": None,
+    }
+    if probs is not None and len(probs):
+        times, curves = _downsample_probs(probs, hop_s)
+        names = [str(c) for c in classes]
+        payload["probs"] = {"t": times, "names": names, "values": curves,
+                            "colours": [label_colour(c) for c in names]}
+    return payload
+
+
 def segment_report(path_out, audio, sr, segments, probs, hop_s, classes, title):
     """Write a self-contained HTML report of one segmented recording.
 
@@ -324,19 +343,6 @@ def segment_report(path_out, audio, sr, segments, probs, hop_s, classes, title):
     if segments:
         duration = max(duration, segments[-1].end)
     data, mime = encode_audio(x)
-    lo, hi = envelope(x)
-    payload = {
-        "duration": duration,
-        "wave": {"min": lo, "max": hi},
-        "segments": [[s.start, s.end, s.label] for s in segments],
-        "colours": {s.label: label_colour(s.label) for s in segments},
-        "probs": None,
-    }
-    if probs is not None and len(probs):
-        times, curves = _downsample_probs(probs, hop_s)
-        names = [str(c) for c in classes]
-        payload["probs"] = {"t": times, "names": names, "values": curves,
-                            "colours": [label_colour(c) for c in names]}
     legend = "".join(
         f'<span class="item"><span class="sw" style="background:{t["colour"]}"></span>'
         f'{html.escape(t["label"])} {t["seconds"]:.1f} s ({t["percent"]:.1f} %)</span>'
@@ -347,7 +353,7 @@ def segment_report(path_out, audio, sr, segments, probs, hop_s, classes, title):
         "AUDIO": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}",
         "LEGEND": legend,
         "ROWS": _segment_rows(segments),
-        "DATA": _script_json(payload),
+        "DATA": _script_json(_payload(x, duration, segments, probs, hop_s, classes)),
     }
     # one pass, so text put in one field is never read as another field
     page = re.sub(r"\{\{([A-Z]+)\}\}", lambda m: fields[m.group(1)], _TEMPLATE)

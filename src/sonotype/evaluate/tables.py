@@ -29,7 +29,9 @@ def _seconds(value):
     return DASH if value is None else f"{float(value):g}"
 
 
-def _markdown(header, body):
+def markdown_table(header, body) -> str:
+    """A markdown table: ``header`` (column names) and ``body`` (rows of cells, printed with ``str``),
+    ending in a newline."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
@@ -63,7 +65,7 @@ def clip_table(rows):
                      _pct(m.get("accuracy")), _pct(m.get("speech_accuracy")), *_recalls(m),
                      _pct(m.get("macro_f1")),
                      _paper_pct(paper_clip_accuracy(row["model"], row["clip"]))])
-    return _markdown(header, body)
+    return markdown_table(header, body)
 
 
 def results_grid(rows):
@@ -95,7 +97,7 @@ def results_grid(rows):
         for c in clips:
             line += [_pct(acc.get((model, c))), _paper_pct(paper_clip_accuracy(model, c))]
         body.append(line)
-    return _markdown(header, body)
+    return markdown_table(header, body)
 
 
 def segment_table(rows):
@@ -125,7 +127,7 @@ def segment_table(rows):
                      _pct(m.get("speech_accuracy")), *_recalls(m), _pct(st.get("detection_error_rate")),
                      _pct(st.get("coverage")), _pct(st.get("purity")), pr,
                      _paper_pct(paper_segment_accuracy(row["model"], row["window"]))])
-    return _markdown(header, body)
+    return markdown_table(header, body)
 
 
 def source_table(sources: dict) -> str:
@@ -134,5 +136,5 @@ def source_table(sources: dict) -> str:
     ``sources`` maps a source to ``{"label", "files", "n", "accuracy"}``.
     """
     rows = sorted(sources.items(), key=lambda kv: (kv[1]["accuracy"], kv[0]))
-    return _markdown(["source", "class", "files", "clips", "accuracy %"],
+    return markdown_table(["source", "class", "files", "clips", "accuracy %"],
                      [[s or DASH, v["label"], v["files"], v["n"], _pct(v["accuracy"])] for s, v in rows])

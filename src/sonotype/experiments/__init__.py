@@ -2,7 +2,8 @@
 
 Modules: ``parts`` (corpus → splits), ``training`` and ``evaluation`` (one model), ``clips`` and
 ``holdout`` (the paper's tables), ``sources`` (source-fold cross-validation), ``audit`` (label
-audit), ``distill`` and ``teacher`` (distillation), ``finetune``.
+audit), ``distill`` and ``teacher`` (distillation), ``finetune``, ``genre`` (the genre CNN;
+``songs`` cuts songs into clips, ``genre_eval`` scores songs).
 """
 from .audit import audit_labels
 from .clips import reproduce_clips

@@ -99,15 +99,22 @@ def finetune_model(checkpoint, corpus: str, out, fraction: float = 0.25, epochs:
                   train_clips=len(data.train),
                   files={s: len(v) for s, v in parts.items()})
     if evaluate and parts["test"]:
-        result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
-                                        cache_dir=cache_dir, workers=workers)
-        if score_start:
-            before = evaluate_model(out / "start.pt", parts["test"], out=out / "test-before", clip=clip,
-                                    cache_dir=cache_dir, workers=workers)
-            result["test_before"] = before
-            log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {result['test']['accuracy']:.4f} after")
+        result.update(score_test(out, parts["test"], clip, score_start, cache_dir, workers, log))
     write_json(out / "train.json", result)
     return result
+
+
+def score_test(out: Path, items, clip: float, score_start: bool, cache_dir, workers, log) -> dict:
+    """``{"test": ...}`` of ``out/model.pt`` on ``items`` (and ``"test_before"``, of ``out/start.pt``,
+    with ``score_start``), as :func:`~sonotype.experiments.evaluation.evaluate_model` gives them."""
+    res = {"test": evaluate_model(out / "model.pt", items, out=out / "test", clip=clip, cache_dir=cache_dir,
+                                  workers=workers)}
+    if score_start:
+        before = evaluate_model(out / "start.pt", items, out=out / "test-before", clip=clip, cache_dir=cache_dir,
+                                workers=workers)
+        res["test_before"] = before
+        log(f"test accuracy {before['accuracy']:.4f} before fine-tuning, {res['test']['accuracy']:.4f} after")
+    return res
 
 
 def target_classes(old: list, items) -> tuple:

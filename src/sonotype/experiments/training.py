@@ -13,7 +13,7 @@ from ..data import AugmentParams, FeatureCache, MelAugmentParams, write_split
 from ..models import features_for, spec_of
 from ..models.pretrained import resolve_init
 from ..preprocess import PreprocessParams
-from ..train import TrainConfig, fit, make_datasets
+from ..train import DistillConfig, TrainConfig, fit, make_datasets
 from .evaluation import evaluate_model
 from .parts import load_parts
 from .teacher import teacher_logits_for
@@ -33,6 +33,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
     and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
     ``deltas`` (0, 1, 2) overrides the model's default MFCC deltas (SwishNet: 0, GMM/SNN: 2).
+    ``config`` holds further :class:`~sonotype.train.TrainConfig` fields (``epochs``, ``lr``...).
 
     Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
     ``alpha`` × soft-target loss at ``temperature`` + (1 − ``alpha``) × label loss; the
@@ -52,32 +53,25 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     """
     out = Path(out)
     resolve_init(init, model)
-    if teacher is not None:
-        check_distillation(model, temperature, mel_augment)
-    c, parts = load_parts(corpus, split, seed, holdout_source, exclude_list, log)
-    assign = {i.path: s for s, its in parts.items() for i in its}
-    write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
-                      mel_augment=None if mel_augment is None else mel_augment.to_dict(), **config)
-    t0 = time.time()
-    params = model_features(model, deltas)
-    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(),
-                         clip, cache=FeatureCache(cache_dir), aug=augment, seed=seed, workers=workers,
-                         mel_aug=mel_augment)
-    feat_s = time.time() - t0
-    log(f"{model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
-        f"of {clip:g} s ({feat_s:.1f} s for features)")
+                      mel_augment=None if mel_augment is None else mel_augment.to_dict(),
+                      distill=None if teacher is None else DistillConfig(str(teacher), temperature, alpha),
+                      **config)
+    if cfg.distill is not None:
+        check_distillation(model, cfg.distill, mel_augment)
+    parts = split_corpus(corpus, split, seed, holdout_source, exclude_list, out, log)
+    data, feat_s = clip_data(parts, cfg, model_features(model, deltas), augment, mel_augment, cache_dir, workers,
+                             log)
     logits = None
-    if teacher is not None:
-        logits, temperature = prepare_distillation(teacher, data, cfg, out, temperature, alpha, sweep_epochs,
-                                                   resume, cache_dir, workers, log)
-    result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits,
-                 temperature=float(temperature) if teacher is not None else 1.0, alpha=alpha)
-    if teacher is not None:
-        result["distill"] = cfg.distill
+    if cfg.distill is not None:
+        logits = prepare_distillation(data, cfg, out, sweep_epochs, resume, cache_dir, workers, log)
+    result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits)
+    if cfg.distill is not None:
+        result["distill"] = dataclasses.asdict(cfg.distill)
     result["init"] = init
-    result.update(corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list), augment=None if augment is None else augment.to_dict(),
-                  feature_seconds=feat_s, train_clips=len(data.train))
+    result.update(corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list),
+                  augment=None if augment is None else augment.to_dict(), feature_seconds=feat_s,
+                  train_clips=len(data.train))
     if evaluate and parts["test"]:
         result["test"] = evaluate_model(out / "model.pt", parts["test"], out=out / "test", clip=clip,
                                         cache_dir=cache_dir, workers=workers)
@@ -85,14 +79,36 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     return result
 
 
-def check_distillation(model: str, temperature, mel_augment) -> None:
+def clip_data(parts: dict, cfg: TrainConfig, params, augment, mel_augment, cache_dir, workers, log) -> tuple:
+    """Training and validation clips of ``parts`` for ``cfg``; returns (:class:`~sonotype.train.ClipData`,
+    seconds spent on features)."""
+    t0 = time.time()
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(), cfg.clip,
+                         cache=FeatureCache(cache_dir), aug=augment, seed=cfg.seed, workers=workers,
+                         mel_aug=mel_augment)
+    feat_s = time.time() - t0
+    log(f"{cfg.model}: {len(data.train)} training clips, {len(data.val) if data.val else 0} validation clips "
+        f"of {cfg.clip:g} s ({feat_s:.1f} s for features)")
+    return data, feat_s
+
+
+def split_corpus(corpus: str, split, seed: int, holdout_source, exclude_list, out: Path, log) -> dict:
+    """The corpus's train / val / test items (:func:`load_parts`); writes ``out/split.csv``."""
+    c, parts = load_parts(corpus, split, seed, holdout_source, exclude_list, log)
+    assign = {i.path: s for s, its in parts.items() for i in its}
+    write_split(out / "split.csv", type(c)(c.kind, c.root, [i for its in parts.values() for i in its]), assign)
+    return parts
+
+
+def check_distillation(model: str, distill: DistillConfig, mel_augment) -> None:
     """Raise :class:`ValueError` unless ``model`` can learn from a teacher with these settings."""
     if not spec_of(model).clip_logits:
         raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
     if mel_augment is not None:
         raise ValueError("distillation uses cached teacher logits; it cannot be combined with log-mel augmentation")
-    if not (temperature == "auto" or float(temperature) > 0):
-        raise ValueError(f"temperature must be positive or 'auto', got {temperature!r}")
+    T = distill.temperature
+    if not (T == "auto" or float(T) > 0):
+        raise ValueError(f"temperature must be positive or 'auto', got {T!r}")
 
 
 def model_features(model: str, deltas: int | None = None):
@@ -113,26 +129,32 @@ def teacher_logits_checked(teacher, data, cache_dir, workers, log) -> np.ndarray
     return teacher_logits_for(teacher, data, cache_dir, workers, log)
 
 
-def prepare_distillation(teacher, data, cfg: TrainConfig, out: Path, temperature, alpha: float,
-                         sweep_epochs: int | None, resume: bool, cache_dir, workers, log) -> tuple:
-    """The teacher's logits and the temperature (swept when ``"auto"``); records both in ``cfg.distill``."""
-    logits = teacher_logits_checked(teacher, data, cache_dir, workers, log)
+def prepare_distillation(data, cfg: TrainConfig, out: Path, sweep_epochs: int | None, resume: bool, cache_dir,
+                         workers, log) -> np.ndarray:
+    """The teacher's logits for ``data``'s training clips, shape ``(clips, classes)``.
+
+    A temperature of ``"auto"`` in ``cfg.distill`` is swept first (:func:`sweep_temperature`);
+    ``cfg.distill`` then holds the temperature as a number and the sweep's results.
+    """
+    d = cfg.distill
+    logits = teacher_logits_checked(d.teacher, data, cache_dir, workers, log)
     sweep = {}
+    temperature = d.temperature
     if temperature == "auto":
-        temperature, sweep = sweep_temperature(data, cfg, out, logits, alpha, sweep_epochs, resume, log)
-    cfg.distill = {"teacher": str(teacher), "temperature": float(temperature), "alpha": alpha,
-                   "sweep": sweep or None}
-    return logits, temperature
+        temperature, sweep = sweep_temperature(data, cfg, out, logits, sweep_epochs, resume, log)
+    cfg.distill = dataclasses.replace(d, temperature=float(temperature), sweep=sweep or None)
+    return logits
 
 
-def sweep_temperature(data, cfg: TrainConfig, out: Path, logits, alpha: float, sweep_epochs: int | None,
-                      resume: bool, log) -> tuple:
-    """One short run per T in :data:`TEMPERATURES`; returns (the best T, ``{str(T): val accuracy}``)."""
-    short = dataclasses.replace(cfg, epochs=sweep_epochs or max(1, cfg.epochs // 5))
+def sweep_temperature(data, cfg: TrainConfig, out: Path, logits, sweep_epochs: int | None, resume: bool,
+                      log) -> tuple:
+    """One short run per T in :data:`TEMPERATURES` (``cfg.distill``'s teacher and alpha);
+    returns (the best T, ``{str(T): val accuracy}``)."""
     sweep = {}
     for T in TEMPERATURES:
-        r = fit(data, short, out / "tsweep" / f"T{T:g}", resume=resume, log=log, teacher_logits=logits,
-                temperature=T, alpha=alpha)
+        short = dataclasses.replace(cfg, epochs=sweep_epochs or max(1, cfg.epochs // 5),
+                                    distill=dataclasses.replace(cfg.distill, temperature=float(T)))
+        r = fit(data, short, out / "tsweep" / f"T{T:g}", resume=resume, log=log, teacher_logits=logits)
         sweep[str(T)] = r["best_val_accuracy"]
         log(f"temperature {T:g}: val acc {r['best_val_accuracy']:.4f} after {short.epochs} epochs")
     temperature = max(TEMPERATURES, key=lambda T: sweep[str(T)])  # ties: the lowest T

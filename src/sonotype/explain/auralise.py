@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
 
+from ..atomic import write_text
 from ..audio import resample, write_wav
 from ..features import LOGMEL, MFCC, STFT, FeatureParams, extract
 from ..models.genre_cnn import GenreCNN
@@ -275,53 +277,77 @@ def auralise(model, audio: np.ndarray, sr: int, layers="1-5", features="top:8", 
     """
     if mode not in ("mask", "magnitude"):
         raise ValueError("mode must be 'mask' or 'magnitude'")
-    params = params or default_params(model)
+    clip = prepare_clip(model, audio, sr, params or default_params(model), mean, std)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    orig = write_original(out_dir, clip, title, png)
+    how, fspec = parse_features(features)
+    items = []
+    for d in parse_layers(layers, n_layers(model)):
+        nf = n_features(model, d)
+        feats = top_features(model, clip.x, d, fspec) if how == "top" else fspec
+        bad = [k for k in feats if not 0 <= k < nf]
+        if bad:
+            raise ValueError(f"features {bad} out of range 0..{nf - 1} at layer {d}")
+        for rank, k in enumerate(feats):
+            items.append(auralise_feature(model, clip, d, k, mode, out_dir, png, rank + 1 if how == "top" else None))
+    result = {"model": type(model).__name__, "features": clip.params.to_dict(), "mode": mode,
+              "layers": sorted({i["layer"] for i in items}), "selection": str(features),
+              "n_samples": len(clip.y), "original": orig, "items": items}
+    write_text(out_dir / "auralise.json", json.dumps(result, indent=2))
+    result["index"] = str(write_index(out_dir, result, title=f"Auralisation of {title}"))
+    return result
+
+
+@dataclass
+class Clip:
+    """One clip as the steps of :func:`auralise` see it."""
+
+    y: np.ndarray  # samples at params.sr, (n,)
+    D: np.ndarray  # complex STFT, (bins, frames)
+    X: np.ndarray  # the model's input features, (channels, frames)
+    x: torch.Tensor  # X as a batch of one, (1, channels, frames)
+    params: FeatureParams
+
+
+def prepare_clip(model, audio: np.ndarray, sr: int, params: FeatureParams, mean=None, std=None) -> Clip:
+    """Mono ``audio`` at ``sr`` Hz resampled to ``params.sr``, with its STFT and model input."""
     y = np.asarray(audio, np.float32)
     if y.ndim != 1:
         raise ValueError(f"expected mono 1-D audio, got shape {y.shape}")
     if sr != params.sr:
         y = resample(y, sr, params.sr)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    D = complex_stft(y, params)
     X = _model_input(model, y, params, mean, std)
-    x = torch.from_numpy(X[None])
-    write_wav(out_dir / "original.wav", peak_normalise(y), params.sr)
+    return Clip(y, complex_stft(y, params), X, torch.from_numpy(X[None]), params)
+
+
+def write_original(out_dir: Path, clip: Clip, title: str, png: bool) -> dict:
+    """``original.wav`` (peak-normalised) and, with ``png``, ``original.png``; returns their index entry."""
+    write_wav(out_dir / "original.wav", peak_normalise(clip.y), clip.params.sr)
     orig = {"wav": "original.wav", "png": None, "title": title}
     if png:
-        save_spectrogram_png(out_dir / "original.png", np.abs(D), params, f"{title}: |STFT|")
+        save_spectrogram_png(out_dir / "original.png", np.abs(clip.D), clip.params, f"{title}: |STFT|")
         orig["png"] = "original.png"
+    return orig
 
-    how, fspec = parse_features(features)
-    items = []
-    for d in parse_layers(layers, n_layers(model)):
-        nf = n_features(model, d)
-        feats = top_features(model, x, d, fspec) if how == "top" else fspec
-        bad = [k for k in feats if not 0 <= k < nf]
-        if bad:
-            raise ValueError(f"features {bad} out of range 0..{nf - 1} at layer {d}")
-        for rank, k in enumerate(feats):
-            R = deconvolve(model, x, d, k)[0].numpy()
-            S, img, kind = _out_stft(model, R, X, D, params, mode, y)
-            wav = peak_normalise(inverse_stft(S, params, len(y)))
-            name = f"layer{d}_feature{k:02d}"
-            write_wav(out_dir / f"{name}.wav", wav, params.sr)
-            item = {"layer": d, "feature": int(k), "rank": rank + 1 if how == "top" else None,
-                    "wav": f"{name}.wav", "png": None}
-            if png:
-                label = "deconvolved log(1+|X|)" if isinstance(model, GenreCNN) else (
-                    "deconvolved log-mel" if kind == "mel" else "MFCC-rebuilt |X| x relevance")
-                save_spectrogram_png(out_dir / f"{name}.png", img, params, f"layer {d}, feature {k}: {label}",
-                                     kind, db=not isinstance(model, GenreCNN))
-                item["png"] = f"{name}.png"
-            items.append(item)
-    result = {"model": type(model).__name__, "features": params.to_dict(), "mode": mode,
-              "layers": sorted({i["layer"] for i in items}), "selection": str(features),
-              "n_samples": len(y), "original": orig, "items": items}
-    (out_dir / "auralise.json").write_text(json.dumps(result, indent=2))
-    result["index"] = str(write_index(out_dir, result, title=f"Auralisation of {title}"))
-    return result
+
+def auralise_feature(model, clip: Clip, d: int, k: int, mode: str, out_dir: Path, png: bool, rank=None) -> dict:
+    """Deconvolve feature ``k`` of layer ``d``, write ``layer<d>_feature<k>.wav`` (and ``.png``);
+    returns its index entry (``rank``: its place among the most active maps, or None)."""
+    params = clip.params
+    R = deconvolve(model, clip.x, d, k)[0].numpy()
+    S, img, kind = _out_stft(model, R, clip.X, clip.D, params, mode, clip.y)
+    name = f"layer{d}_feature{k:02d}"
+    write_wav(out_dir / f"{name}.wav", peak_normalise(inverse_stft(S, params, len(clip.y))), params.sr)
+    item = {"layer": d, "feature": int(k), "rank": rank, "wav": f"{name}.wav", "png": None}
+    if png:
+        label = "deconvolved log(1+|X|)" if isinstance(model, GenreCNN) else (
+            "deconvolved log-mel" if kind == "mel" else "MFCC-rebuilt |X| x relevance")
+        save_spectrogram_png(out_dir / f"{name}.png", img, params, f"layer {d}, feature {k}: {label}", kind,
+                             db=not isinstance(model, GenreCNN))
+        item["png"] = f"{name}.png"
+    return item
 
 
 def auralise_file(checkpoint, audio_path, out_dir, layers="1-5", features="top:8", offset: float = 0.0,

