@@ -17,7 +17,8 @@ def _folds(text: str) -> list:
 
 # written out so that building the parser imports no training code; a test checks it against RECIPES
 RECIPE_NAMES = ("mel", "mel-balanced", "mel-mixup", "mel-mixup-warp", "mel-nomask", "mel-nomix", "mel-sqrt-balanced",
-                "mel-strong", "mel-warp", "paper", "plain", "waveform", "waveform+mel")
+                "mel-strong", "mel-warp", "paper", "plain", "waveform", "waveform3",
+                "waveform+mel")
 EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: mel)"
 
 

@@ -30,6 +30,7 @@ RECIPES = {
     "mel-sqrt-balanced": {"deltas": 2, "mel_augment": MelAugmentParams(), "balance": "sqrt-source"},
     "mel-strong": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.7, eq=0.7, band=0.5, band_db=120.0,
                                                                 reverb=0.4)},
+    "waveform3": {"deltas": 2, "augment": AugmentParams(copies=3)},  # three waveform-augmented copies per file
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
     "mel-mixup": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5)},
