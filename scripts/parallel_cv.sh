@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # source-fold CV of several recipes, one process per (recipe, fold), all in parallel.
 set -u
+# Usage: RECIPES=a,b,c C=KIND:PATH CV=DIR LOGS=DIR OUT=DIR [LIMIT=seconds] [EXTRA="--epochs 16 ..."] bash scripts/parallel_cv.sh
+# Five processes per recipe (meant for a machine with 16 cores); OUT receives the table, oof.csv files and logs.
 RECIPES=${RECIPES:-deployed,mel-mixup,mel-warp}
 C=${C:-musan:/root/mm/minimusan}
 CV=${CV:-/root/cv}; LOGS=${LOGS:-/root/logs}; LIMIT=${LIMIT:-420}
