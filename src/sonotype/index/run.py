@@ -84,17 +84,28 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _torch_threads(n: int | None = None) -> int | None:
+    """Set torch's thread count to ``n`` when torch is loaded (a .pt model); return the old count."""
+    import sys
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    return old
+
+
 def _init_worker(model_path: str, window: float, median: int, silence_db: float, out_fd: int) -> None:
-    import torch
     _die_with_parent()
-    torch.set_num_threads(1)
+    _torch_threads(1)
     if out_fd >= 0:  # a forked worker's copy of the output (the parent alone writes and holds its lock)
         try:
             os.close(out_fd)
         except OSError:
             pass
     from ..infer import Classifier, Segmenter
-    _WORKER["seg"] = Segmenter(Classifier(model_path), window=window, median=median, silence_db=silence_db)
+    _WORKER["seg"] = Segmenter(Classifier(model_path, threads=1), window=window, median=median, silence_db=silence_db)
 
 
 def _work(path, meta, known_sha1, timings):
@@ -103,11 +114,13 @@ def _work(path, meta, known_sha1, timings):
 
 # --------------------------------------------------------------------------- run
 def model_meta(model) -> tuple:
-    """``(checkpoint path, {"name", "sha1"})`` of a bundled name or checkpoint path."""
+    """``(model path, {"name", "sha1"})`` of a bundled name (its raw-audio ``.onnx``), ``.onnx`` file
+    or checkpoint path."""
     from ..data.cache import file_digest
-    from ..infer import BUNDLED, DEFAULT_MODEL, resolve_model
+    from ..infer import BUNDLED, DEFAULT_MODEL
+    from ..infer.classify import inference_path
     model = model or DEFAULT_MODEL
-    path = resolve_model(model)
+    path = inference_path(model)
     if not Path(path).is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     name = str(model) if str(model) in BUNDLED else Path(path).name
@@ -168,9 +181,7 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     sink = _Sink(outf, summary, len(tasks), progress, log)
     try:
         if workers == 1:
-            import torch
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            threads = _torch_threads(1)
             sink.start_bar()
             try:
                 for p, k in tasks:
@@ -178,7 +189,7 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
                     sink.done(rec)
                     sink.emit(rec)
             finally:
-                torch.set_num_threads(threads)
+                _torch_threads(threads)
         else:
             _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
                       sink.start_bar, sink.done, sink.emit, warm=lambda: _warm_up(seg))
@@ -197,7 +208,7 @@ def _load_segmenter(model, window: float, median: int, silence_db: float) -> tup
     from ..infer import Classifier, Segmenter
     try:
         model_path, meta = model_meta(model)
-        clf = Classifier(model_path)  # check the model before anything is written
+        clf = Classifier(model_path, threads=1)  # check the model before anything is written
         seg = Segmenter(clf, window=window, median=median, silence_db=silence_db)
     except (CheckpointError, ValueError, NotImplementedError) as err:
         raise IndexFailure(_one_line(str(err))) from None
@@ -261,14 +272,12 @@ class _Sink:
 def _warm_up(seg) -> None:
     """Run the model once on 0.5 s of noise: lazy imports and first-call set-up happen once, before forking."""
     import numpy as np
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    threads = _torch_threads(1)
     try:
         with _quiet_segmenter():
             seg.segment_array(np.random.default_rng(0).normal(0, 0.1, seg.sr // 2).astype(np.float32))
     finally:
-        torch.set_num_threads(threads)
+        _torch_threads(threads)
 
 
 def _run_pool(tasks, workers, initargs, meta, timings, start_bar, done, emit, warm=None):
