@@ -84,11 +84,17 @@ def open_raw(model=None, threads: int | None = None) -> RawModel:
         ck = model if isinstance(model, dict) else load_checkpoint(path)
         return RawModel(cached_raw(ck), threads)
     except ModuleNotFoundError as err:
-        if missing_extra(err) is None:
-            raise
-        where = "<memory>" if isinstance(model, dict) else str(path)
-        raise CheckpointError(f"{where}: a .pt checkpoint needs torch: {missing_extra(err)} "
-                              "(or use an exported .onnx model)") from None
+        raise _needs_torch(model, err) from None
+
+
+def _needs_torch(model, err: ModuleNotFoundError) -> Exception:
+    """A one-line :class:`CheckpointError` naming the checkpoint and the extra (``err`` itself if
+    the missing module is of no extra)."""
+    if missing_extra(err) is None:
+        return err
+    where = "<memory>" if isinstance(model, dict) else str(resolve_model(model))
+    return CheckpointError(f"{where}: a .pt checkpoint needs torch: {missing_extra(err)} "
+                           "(or run its raw-audio .onnx export)")
 
 
 class Classifier:
@@ -136,9 +142,12 @@ class Classifier:
 
     def _open_torch(self, checkpoint, device):
         from ..checkpoint import build_from_checkpoint
-        ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
+        try:
+            ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
+            self.model = build_from_checkpoint(ck)
+        except ModuleNotFoundError as err:
+            raise _needs_torch(checkpoint, err) from None
         self.checkpoint = ck
-        self.model = build_from_checkpoint(ck)
         if hasattr(self.model, "to"):
             self.model.to(device)
         self.params = features_of(ck)
