@@ -183,10 +183,10 @@ def _add_classify(sub):
     p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
     p.add_argument("--clip", type=float, help="clip seconds (default: the model's)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
-    p.add_argument("--backend", choices=["torch", "onnx"],
-                   help="onnx: the raw-audio ONNX model on onnxruntime (default for bundled names and .onnx "
-                        "files; a .pt checkpoint is exported once into the cache); torch: the checkpoint's torch "
-                        "model (default for .pt checkpoints; needs sonotype[train])")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
+                   help="onnx (default): the raw-audio ONNX model on onnxruntime (bundled names and .onnx files "
+                        "as they are; a .pt checkpoint is exported once into $SONOTYPE_CACHE/onnx, which needs "
+                        "sonotype[train]); torch: the checkpoint's torch model (needs sonotype[train])")
     p.set_defaults(func=commands.classify)
 
 
@@ -208,10 +208,10 @@ def _add_segment(sub):
     p.add_argument("--stream", action="store_true",
                    help="read raw 16-bit little-endian mono PCM from stdin ('-') and print segments as they are decided")
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
-    p.add_argument("--backend", choices=["torch", "onnx"],
-                   help="onnx: the raw-audio ONNX model on onnxruntime (default for bundled names and .onnx "
-                        "files; a .pt checkpoint is exported once into the cache); torch: the checkpoint's torch "
-                        "model (default for .pt checkpoints; needs sonotype[train])")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
+                   help="onnx (default): the raw-audio ONNX model on onnxruntime (bundled names and .onnx files "
+                        "as they are; a .pt checkpoint is exported once into $SONOTYPE_CACHE/onnx, which needs "
+                        "sonotype[train]); torch: the checkpoint's torch model (needs sonotype[train])")
     p.set_defaults(func=segment_commands.segment)
 
 

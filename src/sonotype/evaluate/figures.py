@@ -13,7 +13,7 @@ from matplotlib.patches import Patch
 
 from .paper import PAPER
 
-from .colours import LABEL_COLOURS, label_colour  # noqa: F401 (re-exported)
+from .colours import _OTHER_COLOURS, LABEL_COLOURS, label_colour  # noqa: F401 (re-exported)
 
 
 def _new_figure(width, height):
