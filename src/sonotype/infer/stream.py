@@ -8,6 +8,10 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    (the classifier's preprocessing, without silence removal, so the timeline
    is kept). A block is processed once complete: this is the 250 ms part of
    the latency. Log-MMSE denoising is not applied.
+2-3. **Features and model** (:mod:`sonotype.infer.netpath`): with the raw-audio ONNX model (the
+   default for bundled models, :class:`~sonotype.infer.netpath.RawPath`) both happen inside the
+   graph, fed the equalised samples of each network block; with a torch checkpoint
+   (:class:`~sonotype.infer.netpath.FeaturePath`) as follows. Either way:
 2. **Features.** ``n_fft // 2`` zeros are put before the equalised signal, so
    the (non-centred) feature frame ``t`` is centred on sample ``t * hop``;
    zeros after the end give the last frames. Features are standardised like
