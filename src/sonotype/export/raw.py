@@ -51,9 +51,8 @@ class RawModel(nn.Module):
 
     def __init__(self, model: nn.Module, params: FeatureParams, mean=None, std=None):
         super().__init__()
-        if getattr(model, "receptive_field", 0) is None:
-            raise ValueError("raw-audio export needs a model with frame outputs (SwishNet, SNN), "
-                             "not a clip-only model (MobileNet)")
+        # clip-only models (MobileNet) give clip logits; their frame_probs repeat them over time
+        self.clip_only = getattr(model, "receptive_field", 0) is None
         self.front = FrontEnd(params)
         self.model = model
         self.vote = getattr(model, "clip_rule", "mean") == "vote"
@@ -65,7 +64,11 @@ class RawModel(nn.Module):
 
     def forward(self, samples: torch.Tensor, frame_index: torch.Tensor):
         feats = self.front(samples, frame_index)
-        logits = self.model.frame_logits((feats - self.mean) / self.std)
+        x = (feats - self.mean) / self.std
+        if self.clip_only:
+            clip_probs = torch.softmax(self.model(x), dim=1)
+            return clip_probs.unsqueeze(2).expand(-1, -1, x.shape[2]), clip_probs, feats
+        logits = self.model.frame_logits(x)
         frame_probs = torch.softmax(logits, dim=1)
         if self.vote:
             k = logits.shape[1]
@@ -85,7 +88,8 @@ def raw_metadata(ck: dict, model) -> dict:
         "sonotype_format": RAW_FORMAT, "arch": ck["arch"], "kwargs": ck["kwargs"], "classes": list(ck["classes"]),
         "sample_rate": p.sr, "frame_hop": p.hop_length, "frame_length": p.n_fft, "features": p.to_dict(),
         "prep": ck.get("prep") or {}, "clip": clip, "clip_frames": max(1, int(round(clip * p.frame_rate))),
-        "clip_rule": getattr(model, "clip_rule", "mean"), "receptive_field": int(model.receptive_field),
+        "clip_rule": getattr(model, "clip_rule", "mean"),
+        "receptive_field": None if model.receptive_field is None else int(model.receptive_field),
         "delta_context": DELTA_WIDTH // 2 if (p.kind == "mfcc" and p.deltas) else 0,
         "latency_s": p.n_fft / p.sr, "inputs": list(INPUTS), "outputs": list(OUTPUTS),
         "source_sha1": checkpoint_digest(ck, raw=True),
@@ -99,7 +103,7 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) ->
     ----------
     checkpoint_path_or_dict : str or Path or dict
         Checkpoint file, bundled name or loaded checkpoint; MFCC or log-mel features and a
-        model with frame outputs (SwishNet, SNN).
+        torch model (SwishNet, SNN; MobileNet, whose frame outputs repeat its clip output).
     out_path : str or Path
         The ``.onnx`` file to write.
     opset : int
@@ -113,7 +117,7 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) ->
     Raises
     ------
     ValueError
-        GMM, clip-only (MobileNet) or STFT-feature checkpoints.
+        GMM or STFT-feature checkpoints.
     """
     import onnx
 

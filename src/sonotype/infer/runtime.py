@@ -78,7 +78,8 @@ class RawModel:
             raise RawModelError(f"{self.path}: not a raw-audio sonotype model (expected format {RAW_FORMAT}; "
                                 "write one with 'sonotype export')")
         self.classes = list(self.metadata["classes"])
-        self.receptive_field = int(self.metadata["receptive_field"])
+        rf = self.metadata.get("receptive_field")
+        self.receptive_field = None if rf is None else int(rf)  # None: a clip-only model
         self.delta_context = int(self.metadata.get("delta_context", 0))
         self.clip_rule = self.metadata.get("clip_rule", "mean")
         self.threads = threads
