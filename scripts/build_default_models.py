@@ -4,7 +4,8 @@
         [--cv runs/cv-wide]
 
 Trains each model with the recipe below (seeded), evaluates it on the test split, and copies the
-best checkpoint into src/sonotype/assets/models/<name>.pt with a model card <name>.md. With
+best checkpoint into src/sonotype/assets/models/<name>.pt, its raw-audio ONNX export (what the core
+install runs) into <name>.onnx, and a model card <name>.md. With
 ``--cv`` the card quotes that source-fold cross-validation (``sonotype reproduce sources``).
 The recipe was chosen by source-fold cross-validation, never on the test split (README, Results).
 """
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from sonotype.export.raw import export_raw
 from sonotype.data import MelAugmentParams
 from sonotype.experiment import train_model
 
@@ -73,6 +75,7 @@ def main(argv=None):
                         deltas=RECIPE["deltas"], mel_augment=MelAugmentParams(), exclude_list=EXCLUDE,
                         epochs=EPOCHS[name], **cfg)
         shutil.copyfile(Path(args.runs) / name / "model.pt", ASSETS / f"{name}.pt")
+        export_raw(ASSETS / f"{name}.pt", ASSETS / f"{name}.onnx")  # tests check the two are one model
         (ASSETS / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text))
         (ASSETS / f"{name}.json").write_text(json.dumps({k: r[k] for k in ("test", "best_val_accuracy", "seconds")},
                                                         indent=1, default=float))

@@ -13,10 +13,7 @@ MAX_MODULE = 400  # lines
 
 # (module path relative to src/sonotype, function name) -> why it may stay long for now.
 # Remove an entry when its function is split; the test fails while an entry is stale.
-LONG_FUNCTIONS = {
-    ("export/onnx.py", "export_model"): "issue 15 (torch-free inference) owns export/ and rewrites the exporter",
-    ("index/run.py", "index"): "issue 15 (torch-free inference) owns index/ and moves it onto the new runtime",
-}
+LONG_FUNCTIONS: dict = {}
 # module path relative to src/sonotype -> why it may stay long for now
 LONG_MODULES: dict = {}
 

@@ -3,6 +3,9 @@
 Inference and training both read and write checkpoints through this module; it knows
 the models (to rebuild them) but nothing of training or inference.
 
+torch is imported only when a ``.pt`` file is read or written (the ``sonotype[train]`` extra);
+the bundled names and paths need nothing but the standard library.
+
 A checkpoint is a single ``torch.save`` file holding everything needed to run the
 model: architecture name and keyword arguments, weights (or the GMM's arrays),
 feature and preprocessing parameters, feature standardisation, class names, clip
@@ -15,16 +18,15 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .atomic import atomic_path
 from .audio.guard import file_kind, stat_error
 from .features import FeatureParams
-from .models import build_model
-from .models.registry import SPECS
+from .models.specs import SPECS
 from .preprocess import PreprocessParams
 
 FORMAT = "sonotype-checkpoint/1"
+RAW_FORMAT = "sonotype-raw-onnx/1"  # raw-audio ONNX models (sonotype.export.raw, sonotype.infer.runtime)
 BUNDLED = ("wide", "slim")
 DEFAULT_MODEL = "wide"
 
@@ -33,9 +35,12 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used; the message names the file."""
 
 
-def bundled_path(name: str) -> Path:
-    """Path of a model shipped inside the package (``"slim"`` or ``"wide"``)."""
-    return Path(str(resources.files("sonotype") / "assets" / "models" / f"{name}.pt"))
+def bundled_path(name: str, suffix: str = ".pt") -> Path:
+    """Path of a model shipped inside the package (``"slim"`` or ``"wide"``).
+
+    ``suffix``: ``".pt"`` (the checkpoint) or ``".onnx"`` (its raw-audio ONNX export).
+    """
+    return Path(str(resources.files("sonotype") / "assets" / "models" / f"{name}{suffix}"))
 
 
 def resolve_model(name_or_path=None) -> Path:
@@ -52,6 +57,7 @@ def resolve_model(name_or_path=None) -> Path:
 
 def _tensors(d):
     """numpy arrays → tensors, numpy scalars → Python numbers (for weights_only loading)."""
+    import torch
     if isinstance(d, dict):
         return {k: _tensors(v) for k, v in d.items()}
     if isinstance(d, (list, tuple)):
@@ -64,6 +70,7 @@ def _tensors(d):
 
 
 def _arrays(d):
+    import torch
     if isinstance(d, dict):
         return {k: _arrays(v) for k, v in d.items()}
     if isinstance(d, (list, tuple)):
@@ -75,6 +82,7 @@ def _arrays(d):
 
 def model_state(model) -> dict:
     """Weights of a torch model or the arrays of a GMM, as tensors."""
+    import torch
     if isinstance(model, torch.nn.Module):
         m = model.module if hasattr(model, "module") else model
         return {k: v.detach().cpu() for k, v in m.state_dict().items()}
@@ -85,6 +93,7 @@ def save_checkpoint(path, *, arch: str, kwargs: dict, model, features: FeaturePa
                     prep: PreprocessParams, classes, clip: float, mean=None, std=None,
                     config: dict | None = None, metrics: dict | None = None, extra: dict | None = None) -> Path:
     """Write a checkpoint atomically (temp file + rename)."""
+    import torch
     ck = {
         "format": FORMAT, "arch": arch, "kwargs": dict(kwargs), "state": model_state(model),
         "features": features.to_dict(), "prep": prep.to_dict(), "classes": list(classes),
@@ -97,6 +106,8 @@ def save_checkpoint(path, *, arch: str, kwargs: dict, model, features: FeaturePa
 
 
 def atomic_save(obj, path) -> Path:
+    """``torch.save`` to a temporary file renamed over ``path``."""
+    import torch
     with atomic_path(path, ".pt") as tmp:
         torch.save(obj, tmp)
     return Path(path)
@@ -113,6 +124,7 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found{_why_not(path)}")
+    import torch  # a .pt file needs the training extra
     try:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before it fails
             warnings.simplefilter("ignore")
@@ -154,7 +166,7 @@ def _bad_values(ck: dict) -> str | None:
         v = ck.get(name)
         if v is None:
             continue
-        a = np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v, np.float64)
+        a = np.asarray(v.numpy() if hasattr(v, "numpy") else v, np.float64)
         if a.shape != (n,):
             return f"{name} has shape {a.shape}, expected ({n},) for its features"
         if not np.all(np.isfinite(a)) or (name == "std" and np.any(a <= 0)):
@@ -172,6 +184,9 @@ def _why_not(path: Path) -> str:
 
 def build_from_checkpoint(ck: dict):
     """Rebuild the model (``nn.Module`` in eval mode, or a fitted GMM) of a loaded checkpoint."""
+    import torch
+
+    from .models import build_model
     try:
         model = build_model(ck["arch"], **ck["kwargs"])
     except (TypeError, ValueError) as err:
@@ -196,7 +211,7 @@ def prep_of(ck: dict) -> PreprocessParams:
     return PreprocessParams.from_dict(ck["prep"])
 
 
-def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
+def load_weights(model, checkpoint, arch: str, classes) -> str:
     """Load a checkpoint's weights into ``model`` (built for ``classes``); returns a log line.
 
     With the same classes, or a subset of them, in any order, every weight is loaded, the
@@ -209,6 +224,8 @@ def load_weights(model: torch.nn.Module, checkpoint, arch: str, classes) -> str:
         A checkpoint of another architecture, one without a known output layer, or
         weights that do not fit.
     """
+    import torch
+
     ck = load_checkpoint(checkpoint)
     if ck["arch"] != arch:
         raise ValueError(f"{checkpoint}: a {ck['arch']} checkpoint cannot start a {arch} model")

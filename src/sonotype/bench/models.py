@@ -18,7 +18,6 @@ The GMM runs with scikit-learn (``backend="sklearn"`` in its rows) whatever ``ba
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -28,41 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .machine import cpu_model, environment  # noqa: F401 (re-exported)
+
 DEFAULT_MODELS = ("gmm", "snn", "slim", "wide", "mobilenet")
 # our model name -> key of sonotype.evaluate.paper.PAPER whose params / CPU ms it is compared with
 PAPER_KEYS = {"gmm": "gmm", "snn": "snn", "slim": "slim", "wide": "wide-distilled", "mobilenet": "mobilenet",
               "mobilenetv2": None}
 CLASSES = ("speech", "music", "noise")
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or :func:`platform.processor`)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment(device: str = "cpu", threads: int = 1) -> dict:
-    """Where the numbers come from: device, threads, library versions, CPU, load."""
-    try:
-        import onnxruntime as ort
-        ort_version = ort.__version__
-    except ImportError:  # pragma: no cover - a dependency
-        ort_version = None
-    dev = str(device)
-    name = torch.cuda.get_device_name(torch.device(dev)) if dev.startswith("cuda") else cpu_model()
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        load = None
-    return {"device": dev, "device_name": name, "threads": int(threads), "torch": torch.__version__,
-            "onnxruntime": ort_version, "cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_avg": load,
-            "python": platform.python_version()}
 
 
 def _file_size(obj) -> int:

@@ -126,17 +126,25 @@ def write_synthetic(path, seconds: float, seed: int = 0) -> Path:
 # --------------------------------------------------------------------------- threads
 @contextlib.contextmanager
 def thread_limit(threads: int):
-    """Torch intra-op threads and BLAS / OpenMP pools limited to ``threads`` (0: all cores)."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    """Torch intra-op threads (when torch is loaded) and BLAS / OpenMP pools (with threadpoolctl,
+    when installed) limited to ``threads`` (0: all cores); onnxruntime's come from the classifier."""
+    import sys
     n = int(threads) or (os.cpu_count() or 1)
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch = sys.modules.get("torch")
+    old = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n):
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(limits=n)
+    except ModuleNotFoundError:  # the core install: numpy's pools stay as they are
+        limits = contextlib.nullcontext()
+    try:
+        with limits:
             yield n
     finally:
-        torch.set_num_threads(old)
+        if torch is not None:
+            torch.set_num_threads(old)
 
 
 class _TimedBlocks:
@@ -158,7 +166,7 @@ class _TimedBlocks:
 
 def _segmenter(model, backend: str, threads: int, smoothing=None):
     from ..infer import Classifier, Segmenter
-    clf = Classifier(model, backend=backend, threads=threads if backend == "onnx" else None)
+    clf = Classifier(model, backend=backend, threads=threads or None)
     return Segmenter(clf, smoothing=smoothing)
 
 
@@ -198,7 +206,7 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
 
 
 def bench_segment(path=None, synthetic_hours: float | None = None, model="slim", threads: int = 1,
-                  backend: str = "torch", fmt: str = "flac", repeats: int = 1, seed: int = 0,
+                  backend: str | None = None, fmt: str = "flac", repeats: int = 1, seed: int = 0,
                   keep_dir=None, smoothing: str | None = None) -> dict:
     """Throughput of segmenting ``path`` (or a synthetic recording of ``synthetic_hours``).
 
@@ -214,8 +222,8 @@ def bench_segment(path=None, synthetic_hours: float | None = None, model="slim",
         Bundled model name or checkpoint.
     threads : int
         1: one core (torch and BLAS pools pinned to one thread); 0: all cores.
-    backend : {"torch", "onnx"}
-        Network backend.
+    backend : {None, "torch", "onnx"}
+        Network backend (None: the model's default, see :class:`~sonotype.infer.Classifier`).
     repeats : int
         Timed runs; the fastest is reported.
     smoothing : str, optional
@@ -230,7 +238,7 @@ def bench_segment(path=None, synthetic_hours: float | None = None, model="slim",
         seconds for one thread, wall seconds otherwise; see the module docstring), ``threads`` (actual count), ``model``, ``backend``, ``file``,
         ``environment`` (CPU, load average, versions).
     """
-    from .models import environment
+    from .machine import environment
     if (path is None) == (synthetic_hours is None):
         raise ValueError("give either path or synthetic_hours")
     with contextlib.ExitStack() as stack:
@@ -243,7 +251,7 @@ def bench_segment(path=None, synthetic_hours: float | None = None, model="slim",
         with thread_limit(threads) as n:
             seg = _segmenter(model, backend, n, smoothing)
             out = time_file(seg, path, repeats, cpu=(n == 1))
-        out.update({"threads": n, "model": str(model), "backend": backend, "file": str(path),
+        out.update({"threads": n, "model": str(model), "backend": seg.classifier.backend, "file": str(path),
                     "environment": environment("cpu", n)})
     return out
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 
 def add_parsers(bsub) -> None:
-    """Add ``segment`` to the ``sonotype bench`` sub-commands."""
+    """Add ``segment`` and ``startup`` to the ``sonotype bench`` sub-commands."""
+    q = bsub.add_parser("startup", help="cold start to first result, peak memory and install size: core "
+                                        "(onnxruntime) against torch path")
+    q.add_argument("--repeats", type=int, default=5, help="timed runs per path (median kept; default 5)")
+    q.add_argument("--paths", choices=["core", "torch", "both"], default="both")
+    q.add_argument("--out", help="also write the table (.md) and rows (.json) here")
+    q.set_defaults(func=bench_startup)
     q = bsub.add_parser("segment", help="segmentation throughput (× real time), decode / features / network / "
                                         "smoothing breakdown")
     q.add_argument("file", nargs="?", help="audio file to segment (or --synthetic-hours)")
@@ -17,7 +23,8 @@ def add_parsers(bsub) -> None:
     q.add_argument("--threads", default="1",
                    help="comma-separated thread counts, 0 = all cores (default 1); e.g. 1,0")
     q.add_argument("--model", default="slim", help="bundled name or checkpoint (default slim)")
-    q.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="network backend")
+    q.add_argument("--backend", choices=["torch", "onnx"],
+                   help="network backend (default: onnx for bundled names and .onnx files, torch for checkpoints)")
     q.add_argument("--repeats", type=int, default=1, help="timed runs per thread count (fastest kept)")
     q.add_argument("--smoothing", choices=["viterbi", "median"], help="segmenter smoothing (default: viterbi)")
     q.add_argument("--out", help="also write the table (.md) and rows (.json) here")
@@ -53,5 +60,19 @@ def bench_segment(args) -> int:
         from ..atomic import write_json, write_text
         write_text(Path(args.out).with_suffix(".md"), text)
         write_json(Path(args.out).with_suffix(".json"), rows)
+    print(text, end="")
+    return 0
+
+
+def bench_startup(args) -> int:
+    from ..atomic import write_json, write_text
+    from ..bench.startup import bench_startup as run
+    from ..bench.startup import table_markdown
+    paths = ("core", "torch") if args.paths == "both" else (args.paths,)
+    result = run(repeats=args.repeats, paths=paths)
+    text = table_markdown(result)
+    if args.out:
+        write_text(Path(args.out).with_suffix(".md"), text)
+        write_json(Path(args.out).with_suffix(".json"), result)
     print(text, end="")
     return 0

@@ -245,7 +245,8 @@ def models(args):
     from ..infer import BUNDLED, bundled_path
     for name in BUNDLED:
         card = bundled_path(name).with_suffix(".md")
-        print(f"{name}: {bundled_path(name)}" + ("" if bundled_path(name).is_file() else " (missing)"))
+        files = [bundled_path(name, s) for s in (".onnx", ".pt")]
+        print(f"{name}: " + ", ".join(f"{f}" + ("" if f.is_file() else " (missing)") for f in files))
         if card.is_file():
             print("  " + card.read_text().strip().splitlines()[0])
 
@@ -282,12 +283,13 @@ def evaluate_segments(args):
 
 
 def export(args):
-    from ..export import export_onnx
+    from ..export import export_onnx, export_raw
     from ..infer import resolve_model
     from ..atomic import check_outputs
     with user_errors():
         check_outputs([(resolve_model(args.model), args.onnx)])
-        out = export_onnx(resolve_model(args.model), args.onnx)
+        write = export_raw if args.input == "raw" else export_onnx
+        out = write(resolve_model(args.model), args.onnx)
     print(f"wrote {out} ({Path(out).stat().st_size / 1024:.1f} KB)")
 
 

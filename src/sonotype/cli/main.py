@@ -7,7 +7,8 @@ import sys
 import warnings
 
 from .. import __version__
-from ..models.registry import TRAINABLE
+from ..extras import missing_extra
+from ..models.specs import TRAINABLE
 from ..train import TrainConfig
 from . import bench_commands, commands
 from . import index_commands
@@ -183,8 +184,9 @@ def _add_classify(sub):
     p.add_argument("--clip", type=float, help="clip seconds (default: the model's)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of CSV")
     p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
-                   help="inference backend (default onnx: onnxruntime, exported on the fly and cached; "
-                        "measured faster than torch on CPU, see README)")
+                   help="onnx (default): the raw-audio ONNX model on onnxruntime (bundled names and .onnx files "
+                        "as they are; a .pt checkpoint is exported once into $SONOTYPE_CACHE/onnx, which needs "
+                        "sonotype[train]); torch: the checkpoint's torch model (needs sonotype[train])")
     p.set_defaults(func=commands.classify)
 
 
@@ -207,7 +209,9 @@ def _add_segment(sub):
                    help="read raw 16-bit little-endian mono PCM from stdin ('-') and print segments as they are decided")
     p.add_argument("--rate", type=int, default=16000, help="sample rate of the --stream input (default 16000)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
-                   help="inference backend (default onnx, measured faster than torch on CPU)")
+                   help="onnx (default): the raw-audio ONNX model on onnxruntime (bundled names and .onnx files "
+                        "as they are; a .pt checkpoint is exported once into $SONOTYPE_CACHE/onnx, which needs "
+                        "sonotype[train]); torch: the checkpoint's torch model (needs sonotype[train])")
     p.set_defaults(func=segment_commands.segment)
 
 
@@ -277,9 +281,13 @@ def _add_reproduce(sub, dsub):
 
 def _add_export(sub):
     """``sonotype export``: ONNX export."""
-    p = sub.add_parser("export", help="export a checkpoint to ONNX (standardisation inside the graph)")
+    p = sub.add_parser("export", help="export a checkpoint to ONNX: raw audio in, probabilities out (front end "
+                                      "inside the graph)")
     p.add_argument("--model", required=True, help="checkpoint or bundled name")
     p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--input", choices=["raw", "features"], default="raw",
+                   help="raw: 16 kHz samples in, features computed in the graph (default; what classify and "
+                        "segment run); features: extracted features in, standardisation inside")
     p.set_defaults(func=commands.export)
 
 
@@ -333,6 +341,12 @@ def _run(args) -> int:
         return int(args.func(args) or 0)
     except commands.UserError as err:
         print(f"sonotype: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # a command of an extra that is not installed: say which
+        line = missing_extra(err)
+        if line is None:
+            raise
+        print(f"sonotype: error: 'sonotype {args.command}': {line}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head
         return _quiet_broken_pipe()

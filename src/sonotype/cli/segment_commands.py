@@ -74,15 +74,14 @@ def segment(args):
 
 
 def _segment_stream(args):
-    import torch
-
     from ..infer import StreamingSegmenter
     from ..infer.pcm import stream_segments
     if args.files not in ([], ["-"]):
         raise UserError("--stream reads raw PCM from standard input: give '-' as the only file")
     if sys.stdin is None:
         raise UserError("standard input is closed; --stream reads raw PCM from it")
-    torch.set_num_threads(1)  # many small calls: threads only add overhead
+    if "torch" in sys.modules:  # the torch backend: many small calls, threads only add overhead
+        sys.modules["torch"].set_num_threads(1)
     with user_errors():
         from ..infer import Classifier
         st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,

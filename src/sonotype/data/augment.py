@@ -9,7 +9,6 @@ import io
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 
 from ..audio import resample
@@ -72,6 +71,8 @@ def mix_at_snr(y: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 def telephone(y: np.ndarray, sr: int) -> np.ndarray:
     """Through 8 kHz and a 300-3400 Hz band-pass, back at ``sr``."""
     z = resample(y, sr, 8000)
+    import scipy.signal  # the training extra
+
     sos = scipy.signal.butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
     z = scipy.signal.sosfilt(sos, z).astype(np.float32)
     out = resample(z, 8000, sr)
@@ -95,6 +96,8 @@ def reverb(y: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np.
     t = np.arange(n) / sr
     ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
     ir[0] = 1.0
+    import scipy.signal  # the training extra
+
     z = scipy.signal.fftconvolve(y, ir.astype(np.float32))[: len(y)]
     py, pz = np.sqrt(np.mean(y**2)), np.sqrt(np.mean(z**2))
     return (z * (py / pz if pz > 0 else 1.0)).astype(np.float32)

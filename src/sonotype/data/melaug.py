@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import scipy.signal
 
 from ..features import add_deltas, cepstra
 
@@ -117,6 +116,8 @@ def room_tail(L: np.ndarray, rt60: float, drr_db: float, frame_s: float = 0.01) 
     """
     a = float(np.exp(-13.8 * frame_s / rt60))  # power falls 60 dB (a factor e^13.8) in rt60
     P = 10.0 ** (L / 10)
+    import scipy.signal  # the training extra
+
     tail = scipy.signal.lfilter([0.0, 1.0], [1.0, -a], P, axis=-1)
     c = (1 - a) / a * 10 ** (-drr_db / 10)
     return 10 * np.log10(np.maximum(P + c * tail, 1e-10))

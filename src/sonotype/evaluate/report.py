@@ -14,14 +14,13 @@ import html
 import io
 import json
 import re
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
-from .figures import label_colour
+from ..audio import resample
+from .colours import label_colour
 
 REPORT_SR = 16000
 MAX_POINTS = 2000
@@ -209,8 +208,7 @@ def _mono_16k(audio, sr):
     if x.ndim == 2:  # average the channel axis (the shorter one)
         x = x.mean(axis=int(np.argmin(x.shape)))
     if sr != REPORT_SR:
-        g = gcd(int(sr), REPORT_SR)
-        x = resample_poly(x, REPORT_SR // g, int(sr) // g)
+        x = resample(x.astype(np.float32), int(sr), REPORT_SR)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 

@@ -121,19 +121,9 @@ def export_model(model: nn.Module, out_path, *, features, classes, mean=None, st
     wrapper = _ExportWrapper(model.cpu().eval(), mean if use_std else None, std if use_std else None,
                              frame_logits, clip_logits).eval()
     names = [n for n, on in (("frame_logits", frame_logits), ("clip_logits", clip_logits)) if on]
-    dyn = {INPUT_NAME: {0: "batch", 2: "time"}}
-    for n in names:
-        dyn[n] = {0: "batch", 2: "time"} if n == "frame_logits" else {0: "batch"}
-    example = torch.randn(1, n_in, int(example_frames))
-
     out_path = Path(out_path)
     with atomic_path(out_path, ".onnx") as tmp:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            # the dynamo exporter needs onnxscript, which is not a dependency: use TorchScript tracing
-            torch.onnx.export(wrapper, (example,), tmp, dynamo=False, input_names=[INPUT_NAME],
-                              output_names=names, dynamic_axes=dyn, opset_version=int(opset),
-                              do_constant_folding=True)
+        _trace(wrapper, tmp, names, n_in, int(opset), int(example_frames))
         proto = onnx.load(tmp)
         meta = {
             "sonotype_format": ONNX_FORMAT,
@@ -151,14 +141,33 @@ def export_model(model: nn.Module, out_path, *, features, classes, mean=None, st
             "mean": mean if use_std else None,
             "std": std if use_std else None,
         }
-        del proto.metadata_props[:]
-        for k, v in meta.items():
-            p = proto.metadata_props.add()
-            p.key, p.value = k, json.dumps(_jsonable(v))
-        proto.producer_name = "sonotype"
+        _stamp(proto, meta)
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
     return out_path
+
+
+def _trace(wrapper: nn.Module, path, names: list, n_in: int, opset: int, example_frames: int) -> None:
+    """TorchScript-trace ``wrapper`` to ONNX at ``path`` with dynamic batch and time axes."""
+    dyn = {INPUT_NAME: {0: "batch", 2: "time"}}
+    for n in names:
+        dyn[n] = {0: "batch", 2: "time"} if n == "frame_logits" else {0: "batch"}
+    example = torch.randn(1, n_in, example_frames)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        # the dynamo exporter needs onnxscript, which is not a dependency: use TorchScript tracing
+        torch.onnx.export(wrapper, (example,), path, dynamo=False, input_names=[INPUT_NAME],
+                          output_names=names, dynamic_axes=dyn, opset_version=opset,
+                          do_constant_folding=True)
+
+
+def _stamp(proto, meta: dict) -> None:
+    """Replace ``proto``'s metadata by ``meta`` (values JSON-encoded) and name the producer."""
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        p = proto.metadata_props.add()
+        p.key, p.value = k, json.dumps(_jsonable(v))
+    proto.producer_name = "sonotype"
 
 
 def export_onnx(checkpoint_path_or_dict, out_path, frame_logits: bool = True, clip_logits: bool = True,

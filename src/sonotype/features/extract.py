@@ -1,18 +1,22 @@
-"""Frame-wise features as pure functions of samples (librosa underneath)."""
+"""Frame-wise features as pure functions of samples (librosa and scipy underneath).
+
+librosa and scipy (the ``sonotype[train]`` extra) are imported on first use, so importing this
+module (and :mod:`sonotype.features`) costs numpy only.
+"""
 from __future__ import annotations
 
 import time
 from functools import lru_cache
 
-import librosa
 import numpy as np
-import scipy.fft
 
 from .params import FeatureParams
 
 
 @lru_cache(maxsize=16)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
     return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
 
 
@@ -37,6 +41,8 @@ _STFT_BLOCK = 256  # frames per FFT call
 @lru_cache(maxsize=16)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
     """librosa's periodic Hann window of ``win_length`` centred in ``n_fft``, as a float32 column."""
+    import librosa
+
     w = librosa.util.pad_center(librosa.filters.get_window("hann", win_length, fftbins=True), size=n_fft)
     return np.asarray(w, np.float32)[:, None]
 
@@ -58,6 +64,8 @@ def power_spectrogram(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
     w = _window(n_fft, win_length)
     nz = np.flatnonzero(w[:, 0])
     a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+    import scipy.fft
+
     P = np.empty((1 + n_fft // 2, n), np.float32)
     x = np.zeros((n_fft, min(n, _STFT_BLOCK)), np.float32)  # rows outside [a, b) stay 0
     step = hop_length * y.strides[0]
@@ -98,6 +106,8 @@ def mel_db(P: np.ndarray, sr: int = 16000, n_mels: int = 64) -> np.ndarray:
 
 def cepstra(L: np.ndarray, n_mfcc: int = 20) -> np.ndarray:
     """MFCCs of a dB log-mel spectrogram: orthonormal DCT-II over bands, first ``n_mfcc``."""
+    import scipy.fft
+
     return scipy.fft.dct(L, axis=0, type=2, norm="ortho")[:n_mfcc].astype(np.float32)
 
 
@@ -118,6 +128,8 @@ def add_deltas(C: np.ndarray, deltas: int) -> np.ndarray:
         return C
     if C.shape[1] == 0:
         return np.zeros((C.shape[0] * (1 + deltas), 0), np.float32)
+    import librosa
+
     parts = [C] + [librosa.feature.delta(C, width=9, order=o, mode="nearest") for o in range(1, deltas + 1)]
     return np.concatenate(parts, axis=0).astype(np.float32)
 

@@ -84,17 +84,28 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _torch_threads(n: int | None = None) -> int | None:
+    """Set torch's thread count to ``n`` when torch is loaded (a .pt model); return the old count."""
+    import sys
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    return old
+
+
 def _init_worker(model_path: str, window: float, median: int, silence_db: float, out_fd: int) -> None:
-    import torch
     _die_with_parent()
-    torch.set_num_threads(1)
+    _torch_threads(1)
     if out_fd >= 0:  # a forked worker's copy of the output (the parent alone writes and holds its lock)
         try:
             os.close(out_fd)
         except OSError:
             pass
     from ..infer import Classifier, Segmenter
-    _WORKER["seg"] = Segmenter(Classifier(model_path), window=window, median=median, silence_db=silence_db)
+    _WORKER["seg"] = Segmenter(Classifier(model_path, threads=1), window=window, median=median, silence_db=silence_db)
 
 
 def _work(path, meta, known_sha1, timings):
@@ -103,11 +114,13 @@ def _work(path, meta, known_sha1, timings):
 
 # --------------------------------------------------------------------------- run
 def model_meta(model) -> tuple:
-    """``(checkpoint path, {"name", "sha1"})`` of a bundled name or checkpoint path."""
+    """``(model path, {"name", "sha1"})`` of a bundled name (its raw-audio ``.onnx``), ``.onnx`` file
+    or checkpoint path."""
     from ..data.cache import file_digest
-    from ..infer import BUNDLED, DEFAULT_MODEL, resolve_model
+    from ..infer import BUNDLED, DEFAULT_MODEL
+    from ..infer.classify import inference_path
     model = model or DEFAULT_MODEL
-    path = resolve_model(model)
+    path = inference_path(model)
     if not Path(path).is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     name = str(model) if str(model) in BUNDLED else Path(path).name
@@ -148,15 +161,8 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     IndexFailure
         No input files, bad shard, unusable model, output not writable, resume mismatch.
     """
-    if isinstance(shard, str):
-        shard = parse_shard(shard)
     workers = max(1, int(workers or 1))
-    left_out = []
-    all_files = find_inputs(sources, left_out)
-    if not all_files:
-        raise IndexFailure(f"{', '.join(map(str, [sources] if isinstance(sources, (str, os.PathLike)) else sources))}"
-                           ": no audio files found" + (f" ({left_out[0]})" if left_out else ""))
-    files = take_shard(all_files, shard)
+    files, left_out = _inputs(sources, shard)
     model_path, seg, meta = _load_segmenter(model, window, median, silence_db)
     outf = Output(out, resume)
     summary = IndexSummary(files=len(files), left_out=left_out)
@@ -168,17 +174,7 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     sink = _Sink(outf, summary, len(tasks), progress, log)
     try:
         if workers == 1:
-            import torch
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            sink.start_bar()
-            try:
-                for p, k in tasks:
-                    rec = index_one(seg, p, meta, k, timings)
-                    sink.done(rec)
-                    sink.emit(rec)
-            finally:
-                torch.set_num_threads(threads)
+            _run_here(seg, tasks, meta, timings, sink)
         else:
             _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
                       sink.start_bar, sink.done, sink.emit, warm=lambda: _warm_up(seg))
@@ -191,13 +187,38 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     return summary
 
 
+def _inputs(sources, shard) -> tuple:
+    """``(files of this shard, notes on what was left out)``; :class:`IndexFailure` when none are found."""
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    left_out = []
+    all_files = find_inputs(sources, left_out)
+    if not all_files:
+        raise IndexFailure(f"{', '.join(map(str, [sources] if isinstance(sources, (str, os.PathLike)) else sources))}"
+                           ": no audio files found" + (f" ({left_out[0]})" if left_out else ""))
+    return take_shard(all_files, shard), left_out
+
+
+def _run_here(seg, tasks, meta, timings: bool, sink) -> None:
+    """Index ``tasks`` one by one in this process (one torch thread while it runs)."""
+    threads = _torch_threads(1)
+    sink.start_bar()
+    try:
+        for p, k in tasks:
+            rec = index_one(seg, p, meta, k, timings)
+            sink.done(rec)
+            sink.emit(rec)
+    finally:
+        _torch_threads(threads)
+
+
 def _load_segmenter(model, window: float, median: int, silence_db: float) -> tuple:
     """(checkpoint path, :class:`Segmenter`, the model and settings every line records), checked
     before anything is written; :class:`IndexFailure` for an unusable model."""
     from ..infer import Classifier, Segmenter
     try:
         model_path, meta = model_meta(model)
-        clf = Classifier(model_path)  # check the model before anything is written
+        clf = Classifier(model_path, threads=1)  # check the model before anything is written
         seg = Segmenter(clf, window=window, median=median, silence_db=silence_db)
     except (CheckpointError, ValueError, NotImplementedError) as err:
         raise IndexFailure(_one_line(str(err))) from None
@@ -261,14 +282,12 @@ class _Sink:
 def _warm_up(seg) -> None:
     """Run the model once on 0.5 s of noise: lazy imports and first-call set-up happen once, before forking."""
     import numpy as np
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    threads = _torch_threads(1)
     try:
         with _quiet_segmenter():
             seg.segment_array(np.random.default_rng(0).normal(0, 0.1, seg.sr // 2).astype(np.float32))
     finally:
-        torch.set_num_threads(threads)
+        _torch_threads(threads)
 
 
 def _run_pool(tasks, workers, initargs, meta, timings, start_bar, done, emit, warm=None):

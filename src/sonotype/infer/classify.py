@@ -1,19 +1,35 @@
-"""Clip and file classification with a trained checkpoint."""
+"""Clip and file classification, with a raw-audio ONNX model (the core) or a torch checkpoint.
+
+Backends
+--------
+``"onnx"``   the raw-audio ONNX model run by onnxruntime (:mod:`sonotype.infer.runtime`): the
+             bundled ``assets/models/<name>.onnx``, a ``.onnx`` file, or a checkpoint exported
+             once into ``$SONOTYPE_CACHE/onnx`` (that export needs torch). Needs numpy and
+             onnxruntime only: the feature front end is inside the graph.
+``"torch"``  the checkpoint's torch model on :mod:`sonotype.features` (the ``sonotype[train]``
+             extra): what training and evaluation use.
+
+The default (``backend=None``) is ``"onnx"`` for bundled names and ``.onnx`` files and
+``"torch"`` for checkpoints. Both give the same labels; probabilities agree within 1e-4.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..audio import DEFAULT_SR, load, resample
-from ..data.clips import clip_length, clip_starts, fit_length
-from ..features import add_deltas, extract
-from ..models.predict import clip_proba
-from ..preprocess import apply
+from ..data.framing import clip_length, clip_starts, fit_length
+from ..features.params import FeatureParams
+from ..preprocess import PreprocessParams, apply
 # the bundled names live with the checkpoint format; re-exported here, where users look for them
-from ..checkpoint import (BUNDLED, DEFAULT_MODEL, build_from_checkpoint, bundled_path,  # noqa: F401
+from ..checkpoint import (BUNDLED, DEFAULT_MODEL, CheckpointError, bundled_path,  # noqa: F401
                           features_of, load_checkpoint, prep_of, resolve_model)
+from ..extras import missing_extra
+from .runtime import RawModel
+
+BATCH = 256  # clips per network call
 
 
 @dataclass
@@ -32,19 +48,67 @@ class Result:
                 "duration": round(self.duration, 3), "clips": self.n_clips}
 
 
+def choose_backend(model=None, backend: str | None = None) -> str:
+    """``backend`` if given, else ``"onnx"`` for bundled names and ``.onnx`` files, ``"torch"`` otherwise."""
+    if backend not in (None, "onnx", "torch"):
+        raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'onnx'")
+    if backend is not None:
+        return backend
+    if isinstance(model, dict):
+        return "torch"
+    name = str(model or DEFAULT_MODEL)
+    return "onnx" if name in BUNDLED or name.lower().endswith(".onnx") else "torch"
+
+
+def inference_path(model=None) -> Path:
+    """The file inference reads for ``model``: a bundled name's ``.onnx`` (its ``.pt`` if that is
+    missing), or the path given."""
+    name = str(model or DEFAULT_MODEL)
+    if name in BUNDLED and bundled_path(name, ".onnx").is_file():
+        return bundled_path(name, ".onnx")
+    return resolve_model(name)
+
+
+def open_raw(model=None, threads: int | None = None) -> RawModel:
+    """The raw-audio ONNX model of a bundled name, ``.onnx`` file, checkpoint path or loaded checkpoint.
+
+    A checkpoint is exported once into the cache; that needs torch (:class:`CheckpointError`
+    naming the extra when it is missing).
+    """
+    if not isinstance(model, dict):
+        path = inference_path(model)
+        if path.suffix.lower() == ".onnx":
+            return RawModel(path, threads)
+    try:
+        from ..export.raw import cached_raw
+        ck = model if isinstance(model, dict) else load_checkpoint(path)
+        return RawModel(cached_raw(ck), threads)
+    except ModuleNotFoundError as err:
+        raise _needs_torch(model, err) from None
+
+
+def _needs_torch(model, err: ModuleNotFoundError) -> Exception:
+    """A one-line :class:`CheckpointError` naming the checkpoint and the extra (``err`` itself if
+    the missing module is of no extra)."""
+    if missing_extra(err) is None:
+        return err
+    where = "<memory>" if isinstance(model, dict) else str(resolve_model(model))
+    return CheckpointError(f"{where}: a .pt checkpoint needs torch: {missing_extra(err)} "
+                           "(or run its raw-audio .onnx export)")
+
+
 class Classifier:
-    """Speech / music / noise classifier from a checkpoint (everything it needs is inside).
+    """Speech / music / noise classifier (everything it needs is inside the model file).
 
     Parameters
     ----------
-    checkpoint : str or Path or dict
-        Bundled name (``"wide"``, ``"slim"``), checkpoint path, or a loaded checkpoint.
+    checkpoint : str or Path or dict, optional
+        Bundled name (``"wide"`` default, ``"slim"``), ``.onnx`` raw-audio model, checkpoint
+        path, or a loaded checkpoint.
     device : str
         Torch device (``backend="torch"`` only).
-    backend : {"torch", "onnx"}
-        ``"onnx"`` runs the model with onnxruntime (CPU): the checkpoint is exported once to
-        ``$SONOTYPE_CACHE/onnx/<hash>.onnx`` (see :func:`sonotype.export.onnx_model_for`).
-        GMM checkpoints have no ONNX backend (:class:`ValueError`).
+    backend : {None, "onnx", "torch"}
+        See the module docstring. GMM checkpoints have no ONNX backend (:class:`ValueError`).
     threads : int or None
         onnxruntime intra-op threads (``backend="onnx"`` only; None: onnxruntime's default).
 
@@ -55,19 +119,36 @@ class Classifier:
     'speech'
     """
 
-    def __init__(self, checkpoint=None, device: str = "cpu", backend: str = "torch", threads: int | None = None):
-        ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
-        self.checkpoint = ck
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'onnx'")
-        self.backend = backend
-        if backend == "onnx":
-            # the exported graph takes standardised clips, as the torch model does
-            from ..export.onnx import onnx_model_for
-            self.model = onnx_model_for(ck, threads=threads)
+    def __init__(self, checkpoint=None, device: str = "cpu", backend: str | None = None,
+                 threads: int | None = None):
+        self.backend = choose_backend(checkpoint, backend)
+        self.checkpoint = checkpoint if isinstance(checkpoint, dict) else None
+        self.mean = self.std = None
+        if self.backend == "onnx":
+            self._open_onnx(checkpoint, threads)
         else:
+            self._open_torch(checkpoint, device)
+
+    def _open_onnx(self, checkpoint, threads):
+        if (checkpoint.get("arch") if isinstance(checkpoint, dict) else None) == "gmm":
+            raise ValueError("GMM has no ONNX export; use backend='torch'")
+        self.model = open_raw(checkpoint, threads)
+        meta = self.model.metadata
+        self.params = FeatureParams.from_dict(meta["features"])
+        self.prep = PreprocessParams.from_dict(meta.get("prep") or {})
+        self.classes = list(meta["classes"])
+        self.clip = float(meta["clip"])
+        self.name = checkpoint.get("path", "<memory>") if isinstance(checkpoint, dict) else self.model.path
+
+    def _open_torch(self, checkpoint, device):
+        from ..checkpoint import build_from_checkpoint
+        try:
+            ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(resolve_model(checkpoint))
             self.model = build_from_checkpoint(ck)
-        if isinstance(self.model, torch.nn.Module):
+        except ModuleNotFoundError as err:
+            raise _needs_torch(checkpoint, err) from None
+        self.checkpoint = ck
+        if hasattr(self.model, "to"):
             self.model.to(device)
         self.params = features_of(ck)
         self.prep = prep_of(ck)
@@ -81,16 +162,25 @@ class Classifier:
     def sr(self) -> int:
         return self.params.sr
 
+    @property
+    def static_params(self) -> FeatureParams:
+        """The features before Δ / ΔΔ (what is computed per frame)."""
+        return self.params.with_(deltas=0) if self.params.kind == "mfcc" else self.params
+
     def static_features(self, y: np.ndarray) -> np.ndarray:
-        """Preprocess (silence removal, loudness) and extract static features of ``y`` at ``self.sr``."""
-        return extract(apply(y, self.sr, self.prep), self.params.with_(deltas=0) if self.params.kind == "mfcc" else self.params)
+        """Preprocess (silence removal, loudness) and extract static features of ``y`` at ``self.sr``
+        (torch backend; needs the training extra's librosa)."""
+        from ..features import extract
+        return extract(apply(y, self.sr, self.prep), self.static_params)
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
+        """Δ / ΔΔ and the checkpoint's standardisation of static features ``(channels, frames)``."""
+        from ..features import add_deltas
         x = add_deltas(x, self.params.deltas) if self.params.kind == "mfcc" else x
         return x if self.mean is None else (x - self.mean) / self.std
 
     def clips(self, F: np.ndarray, clip: float | None = None) -> np.ndarray:
-        """Standardised clips (n, channels, frames) of ``clip`` seconds, 50 % overlap."""
+        """Standardised clips (n, channels, frames) of ``clip`` seconds, 50 % overlap (torch backend)."""
         length = clip_length(clip or self.clip, self.params)
         starts = clip_starts(F.shape[1], length, max(1, length // 2), min_fraction=0.0)
         F = fit_length(F, length)
@@ -98,8 +188,17 @@ class Classifier:
             else np.zeros((0, self.params.n_channels, length), np.float32)
 
     def predict_clips(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities of standardised clips."""
+        """Class probabilities of standardised clips (torch backend)."""
+        from ..models.predict import clip_proba
         return clip_proba(self.model, X)
+
+    def clip_probs(self, y: np.ndarray, clip: float | None = None) -> np.ndarray:
+        """Class probabilities ``(clips, classes)`` of the clips of preprocessed samples ``y``."""
+        if self.backend == "torch":
+            from ..features import extract
+            X = self.clips(extract(y, self.static_params), clip)
+            return self.predict_clips(X) if len(X) else np.zeros((0, len(self.classes)), np.float32)
+        return raw_clip_probs(self.model, y, self.params, clip_length(clip or self.clip, self.params))
 
     def classify_array(self, y: np.ndarray, sr: int = DEFAULT_SR, clip: float | None = None,
                        name: str = "<array>") -> Result:
@@ -109,12 +208,10 @@ class Classifier:
         all probabilities 0.
         """
         y = resample(np.asarray(y, np.float32), sr, self.sr)
-        F = self.static_features(y)
-        X = self.clips(F, clip)
-        if len(X) == 0:
+        P = self.clip_probs(apply(y, self.sr, self.prep), clip)
+        if len(P) == 0:
             return Result(name, "silence", {c: 0.0 for c in self.classes}, len(y) / self.sr, 0,
                           np.zeros((0, len(self.classes))))
-        P = self.predict_clips(X)
         mean = P.mean(0)
         return Result(name, self.classes[int(mean.argmax())], dict(zip(self.classes, map(float, mean))),
                       len(y) / self.sr, len(P), P)
@@ -122,3 +219,26 @@ class Classifier:
     def classify(self, path, clip: float | None = None) -> Result:
         """Classify one audio file (raises :class:`~sonotype.audio.AudioError` on bad input)."""
         return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))
+
+
+def raw_clip_probs(model: RawModel, y: np.ndarray, params: FeatureParams, length: int) -> np.ndarray:
+    """Clip probabilities ``(clips, classes)`` of preprocessed samples ``y`` with a raw-audio model.
+
+    The clips are those of :meth:`Classifier.clips` (``length`` frames, 50 % overlap; a signal
+    shorter than one clip is looped frame by frame to its length), cut from the samples: a
+    clip of frames ``[s, s + length)`` is samples ``[s * hop, (s + length - 1) * hop + n_fft)``.
+    """
+    n = params.n_frames(len(y))
+    starts = clip_starts(n, length, max(1, length // 2), min_fraction=0.0)
+    if not starts:
+        return np.zeros((0, len(model.classes)), np.float32)
+    hop = params.hop_length
+    if n < length:  # one clip: the frames looped (fit_length), as the torch path does
+        span = params.n_fft + (n - 1) * hop
+        return model.clip_probs(y[None, :span], np.arange(length) % n)
+    span = params.n_fft + (length - 1) * hop
+    out = []
+    for i in range(0, len(starts), BATCH):
+        clips = np.stack([y[s * hop:s * hop + span] for s in starts[i:i + BATCH]])
+        out.append(model.clip_probs(clips, np.arange(length)))
+    return np.concatenate(out)

@@ -114,7 +114,7 @@ class Segmenter:
     """
 
     def __init__(self, classifier_or_checkpoint=None, window: float | None = None, median: int | None = None,
-                 silence_db: float = -50.0, block_seconds: float = 600.0, min_silence: float = 0.2,
+                 silence_db: float = -50.0, block_seconds: float = 60.0, min_silence: float = 0.2,
                  smoothing: str | None = None, decoder=None):
         # eager=False: the network waits for complete blocks (same output, no repeated work)
         self.engine = StreamingSegmenter(classifier_or_checkpoint, window=window, median=median,
@@ -147,11 +147,11 @@ class Segmenter:
                 parts.append(e.push_arrays(y))
                 bar.update(len(y) / e.sr)
             parts.append(e.flush_arrays())
-        parts = [p for p in parts if len(p[1])]
         k = len(e.classes) - 1
-        codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int8)
-        conf = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float32)
-        probs = np.concatenate([p[3] for p in parts]) if parts else np.zeros((0, k), np.float32)
+        codes = _join([p[1] for p in parts if len(p[1])], np.zeros(0, np.int8))
+        conf = _join([p[2] for p in parts if len(p[1])], np.zeros(0, np.float32))
+        probs = _join([p[3] for p in parts if len(p[1])], np.zeros((0, k), np.float32))
+        del parts
         duration = e.n_samples / e.sr
         segments = _segments(codes, conf, e.classes, e.hop_s, duration)
         return SegmentationResult(segments, codes, list(e.classes), probs, conf, e.hop_s, duration, name)
@@ -176,6 +176,11 @@ class Segmenter:
         step = max(1, int(self.block_seconds * self.sr))
         blocks = (y[i:i + step] for i in range(0, len(y), step))
         return self._run(blocks, len(y) / self.sr, name)
+
+
+def _join(arrays: list, empty: np.ndarray) -> np.ndarray:
+    """Concatenate ``arrays`` (``empty`` when none)."""
+    return np.concatenate(arrays) if arrays else empty
 
 
 def _segments(codes, conf, classes, hop_s, duration) -> list:

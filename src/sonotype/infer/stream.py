@@ -8,6 +8,10 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    (the classifier's preprocessing, without silence removal, so the timeline
    is kept). A block is processed once complete: this is the 250 ms part of
    the latency. Log-MMSE denoising is not applied.
+2-3. **Features and model** (:mod:`sonotype.infer.netpath`): with the raw-audio ONNX model (the
+   default for bundled models, :class:`~sonotype.infer.netpath.RawPath`) both happen inside the
+   graph, fed the equalised samples of each network block; with a torch checkpoint
+   (:class:`~sonotype.infer.netpath.FeaturePath`) as follows. Either way:
 2. **Features.** ``n_fft // 2`` zeros are put before the equalised signal, so
    the (non-centred) feature frame ``t`` is centred on sample ``t * hop``;
    zeros after the end give the last frames. Features are standardised like
@@ -50,23 +54,19 @@ Stages 4-6 are in :mod:`sonotype.infer.smoothing` (mixed into :class:`StreamingS
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
 
 import numpy as np
-import torch
 
-from ..features.extract import extract_timed
 from ..preprocess import equalise_loudness
 from .classify import Classifier
 from .decode import DEFAULT, FixedLagViterbi
+from .netpath import DELTA_LOOKAHEAD, NET_BLOCK, FeaturePath, RawPath  # noqa: F401 (re-exported)
 from .smoothing import _Rolling, _SmoothingStages, moving_median, silence_runs  # noqa: F401 (re-exported)
 
 SILENCE = "silence"
-DELTA_LOOKAHEAD = 4  # frames: librosa.feature.delta with width 9
-NET_BLOCK = 4096     # frames per network call, blocks aligned to absolute frame indices
 
 
 class StreamingSegmenter(_SmoothingStages):
@@ -133,12 +133,11 @@ class StreamingSegmenter(_SmoothingStages):
         self._viterbi = None if self.smoothing == "median" else FixedLagViterbi(
             cfg.min_frames(clf.classes, fr), cfg.switch_penalty, round(cfg.block * fr), round(cfg.lag * fr), cfg.floor)
         self.min_frames = max(1, int(round(self.min_silence * fr)))
-        self.lookahead = DELTA_LOOKAHEAD if (self.params.kind == "mfcc" and self.params.deltas) else 0
-        self.receptive_field = int(rf)
-        self._net = copy.deepcopy(model).float().cpu().eval() if isinstance(model, torch.nn.Module) else None
         self.eager = bool(eager)
-        self.net_block = max(NET_BLOCK, 2 * self.receptive_field)
-        self._gmm = None if self._net is not None else model
+        self.net = RawPath(model, clf.params, eager) if clf.backend == "onnx" else FeaturePath(clf, eager)
+        self.lookahead = self.net.lookahead
+        self.receptive_field = int(rf)
+        self.net_block = self.net.block
         self.block = max(1, int(round(clf.prep.window * clf.sr))) if clf.prep.equalise else 1
         self.chunk = max(self.block, (int(chunk_seconds * clf.sr) // self.block) * self.block)
         self.timings = None
@@ -155,6 +154,7 @@ class StreamingSegmenter(_SmoothingStages):
         """
         self.timings = {} if on else None
         self._clock = clock
+        self.net.timings, self.net.clock = self.timings, clock
         return self.timings
 
     def _lap(self, key, t0):
@@ -194,16 +194,12 @@ class StreamingSegmenter(_SmoothingStages):
         self.n_decided = 0
         self._final = False
         self._raw = np.zeros(0, np.float32)
-        self._fbuf = np.zeros(p.n_fft // 2, np.float32)  # padded equalised samples not yet framed
+        self.net.reset()
         self._g = math.gcd(p.hop_length, p.win_length)
         self._rms_buf = np.zeros(p.win_length // 2, np.float32)
         self._q = _Rolling((2,))          # sums of squares and sums of gcd(hop, win)-sample sub-blocks
         self._last = 0.0                  # the last sample: what pads the silence path at the end
         self.n_loud = 0                   # frames above the silence threshold so far
-        self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
-        self._n_std = 0
-        self._X = _Rolling((self.params.n_channels,), np.float32)  # standardised model input
-        self._n_net = 0                   # frames with model outputs
         self._P = _Rolling((len(self.classes) - 1,), np.float32)  # per-frame probs
         self._Rs = _Rolling((), bool)     # raw silence
         self._C = _Rolling((2 * (len(self.classes) - 1) + 1,))    # cumulative sums
@@ -288,18 +284,10 @@ class StreamingSegmenter(_SmoothingStages):
             e = np.concatenate([e, np.zeros(need, np.float32)])
             need = max(0, (n - 1) * p.hop_length + p.win_length - p.win_length // 2 - self.n_samples) if n else 0
             self._rms_push(np.full(need, self._last, np.float32))  # no step at the end
-        buf = np.concatenate([self._fbuf, e])
         if tm:
             t = self._lap("loudness", t)
-        n = self.static.n_frames(len(buf))
-        if n:
-            self._F.append(extract_timed(buf[:p.n_fft + (n - 1) * p.hop_length], self.static, self.timings,
-                                         self._clock).T)
-            buf = buf[n * p.hop_length:]
-        self._fbuf = buf
-        if tm:
-            t = self._clock()
-        self._standardise_and_model()
+        self.net.push(e)
+        self._P.append(self.net.advance(final, self._n_total()))
         if tm:
             t = self._clock()
         self._cumulate()
@@ -345,51 +333,3 @@ class StreamingSegmenter(_SmoothingStages):
         self._Rs.append(db < self.silence_db)
         self.n_loud += int(np.count_nonzero(db >= self.silence_db))
         self._q.drop_before(avail * a)
-
-    def _standardise_and_model(self):
-        D, F = self.lookahead, self._F
-        hi = F.end if self._final else F.end - D
-        if self._final:
-            hi = min(hi, self._n_total())
-        if hi <= self._n_std:
-            return
-        tm = self.timings is not None
-        t = self._clock() if tm else 0.0
-        lo = max(0, self._n_std - D)
-        X = self.classifier.standardise(F.get(lo, F.end if D else hi).T)
-        X = np.asarray(X[:, self._n_std - lo:hi - lo], np.float32 if self._net is not None else np.float64)
-        self._n_std = hi
-        F.drop_before(hi - D)
-        if tm:
-            t = self._lap("standardise", t)
-        if self._net is not None:
-            self._X.append(X.T)
-            probs = self._run_net(hi)
-        else:
-            probs = self._gmm.predict_proba(X.T)
-        self._P.append(probs.astype(np.float32))
-        if tm:
-            self._lap("network", t)
-
-    def _run_net(self, hi):
-        """Probabilities of frames ``_n_net ..`` up to ``hi`` (eager / final) or the last
-        complete block, block by block (see the module docstring)."""
-        B, R = self.net_block, self.receptive_field
-        t = self._n_net
-        end = hi if (self.eager or self._final) else max(t, (hi // B) * B)
-        out = []
-        while t < end:
-            b0 = (t // B) * B
-            lo, b1 = max(0, b0 - R), b0 + B
-            have = min(b1, hi)
-            inp = np.zeros((1, self._X.data.shape[1], b1 - lo), np.float32)
-            inp[0, :, :have - lo] = self._X.get(lo, have).T
-            with torch.no_grad():
-                probs = torch.softmax(self._net.frame_logits(torch.from_numpy(inp))[0], dim=0).T.numpy()
-            stop = min(b1, end)
-            out.append(probs[t - lo:stop - lo])
-            t = stop
-        self._n_net = t
-        self._X.drop_before(max(0, (t // B) * B - R))
-        k = len(self.classes) - 1
-        return np.concatenate(out) if out else np.zeros((0, k), np.float32)

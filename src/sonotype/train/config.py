@@ -1,0 +1,68 @@
+"""The settings of a training run, importable without torch (the command line reads its defaults)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation settings: the one place they travel (stored as ``config.distill``).
+
+    Parameters
+    ----------
+    teacher : str
+        Teacher checkpoint (same classes as the student).
+    temperature : float or "auto"
+        Softmax temperature T > 0 of the soft targets; ``"auto"`` only until the temperature
+        sweep (:func:`sonotype.experiments.training.sweep_temperature`) replaces it by a number.
+    alpha : float
+        Weight of the soft-target loss; the label loss gets ``1 - alpha``.
+    sweep : dict or None
+        ``{str(T): best validation accuracy}`` of the sweep that chose ``temperature``.
+    """
+
+    teacher: str
+    temperature: float | str = 1.0
+    alpha: float = 0.9
+    sweep: dict | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in the checkpoint)."""
+
+    model: str = "slim"
+    clip: float = 1.0
+    epochs: int = 60
+    lr: float = 3e-3
+    lr_min: float = 1e-5
+    cycle: int = 5
+    cycle_mult: float = 1.5
+    updates_per_epoch: int = 200
+    # train on a fresh seeded random subset of this many clips each epoch (None: all clips)
+    epoch_clips: int | None = None
+    patience: int = 15
+    seed: int = 0
+    # "source": each epoch draws clips so that every (class, source) has the same share of its class;
+    # "sqrt-source": a share in proportion to the square root of its size
+    balance: str = "none"
+    # log-mel augmentation drawn per batch (MelAugmentParams.to_dict(); stored only, the data carries it)
+    mel_augment: dict | None = None
+    class_weights: bool = True
+    gmm_components: int = 256
+    gmm_frames: int = 40000
+    device: str = "auto"
+    workers: int = 0
+    model_kwargs: dict = field(default_factory=dict)
+    # "random", "imagenet" or "imagenet:PATH" (MobileNets, see sonotype.models.pretrained.resolve_init)
+    init: str = "random"
+    # fine-tuning: start from this checkpoint's weights (head replaced when the classes differ)
+    init_checkpoint: str | None = None
+    # knowledge distillation (teacher logits are passed to fit); None: plain training
+    distill: DistillConfig | None = None
+
+    def to_dict(self) -> dict:
+        """Plain dict for the checkpoint (``distill``: ``{}`` when there is no teacher)."""
+        d = asdict(self)
+        d["distill"] = d["distill"] or {}
+        return d

@@ -1,0 +1,157 @@
+"""Raw-audio ONNX models: the front end inside the graph matches sonotype.features, and the
+core (onnxruntime) path gives the torch path's labels with probabilities within 1e-4."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sonotype.audio import load
+from sonotype.checkpoint import bundled_path, load_checkpoint
+from sonotype.data import Item
+from sonotype.data.synth import synth_segments
+from sonotype.export.onnx import checkpoint_digest
+from sonotype.export.raw import export_raw
+from sonotype.features import add_deltas, extract
+from sonotype.infer import Classifier, Segmenter
+from sonotype.infer.runtime import RawModel, RawModelError
+from sonotype.preprocess import apply
+
+from conftest import SIGNALS, write_audio
+
+SR = 16000
+EXAMPLE = str(bundled_path("wide").parents[1] / "example.ogg")
+# the stated tolerance of the in-graph front end against sonotype.features (float32 DFT by
+# matrix product against scipy's float32 FFT), absolute, on MFCC values that span about ±400-570:
+# measured 0.0026 / 0.0003 on the example, at most 0.034 / 0.003 (a chirp, whose mel bands far
+# from the tone sit 100 dB down, where float32 rounding of either transform shows)
+TOL_STATIC, TOL_DELTA = 0.05, 0.005
+PROB_TOL = 1e-4
+
+
+def synthetic():
+    """Synthetic test signals (1.5-3 s): the conftest generators, a chirp, clicks, a near-silence."""
+    rng = np.random.default_rng(5)
+    t = np.arange(3 * SR) / SR
+    out = {name: gen(2.0, SR, 3) for name, gen in SIGNALS.items()}
+    out["chirp"] = (0.5 * np.sin(2 * np.pi * (100 + 2500 * t) * t)).astype(np.float32)
+    clicks = np.zeros(int(1.5 * SR), np.float32)
+    clicks[::1234] = 0.9
+    out["clicks"] = clicks
+    out["quiet"] = (rng.standard_normal(2 * SR) * 1e-4).astype(np.float32)
+    return out
+
+
+def reference(y, params):
+    """sonotype.features: static features, then Δ / ΔΔ, as the torch path computes them."""
+    static = params.with_(deltas=0) if params.kind == "mfcc" else params
+    F = extract(y, static)
+    return add_deltas(F, params.deltas) if params.kind == "mfcc" else F
+
+
+def graph_features(model, y):
+    n = 1 + (len(y) - 512) // 160
+    return model.run(y[None], np.arange(n))[2][0]
+
+
+@pytest.fixture(scope="module")
+def wide():
+    return RawModel(bundled_path("wide", ".onnx"))
+
+
+def check_close(got, want):
+    assert got.shape == want.shape
+    assert np.abs(got[:20] - want[:20]).max() <= TOL_STATIC
+    assert np.abs(got[20:] - want[20:]).max() <= TOL_DELTA
+
+
+def test_front_end_matches_features_on_the_example(wide):
+    clf = Classifier("wide")
+    y = apply(load(EXAMPLE, sr=SR), SR, clf.prep)
+    check_close(graph_features(wide, y), reference(y, clf.params))
+
+
+@pytest.mark.parametrize("name", list(synthetic()))
+def test_front_end_matches_features_on_synthetic_signals(wide, name):
+    y = synthetic()[name]
+    check_close(graph_features(wide, y), reference(y, Classifier("wide").params))
+
+
+def test_frame_index_picks_and_holds_frames(wide):
+    y = synthetic()["music"]
+    F = graph_features(wide, y)
+    n = F.shape[1]
+    looped = wide.run(y[None], np.arange(2 * n) % n)[2][0]
+    assert np.allclose(looped[:20, :n], F[:20]) and np.allclose(looped[:20, n:], F[:20])
+    held = wide.run(y[None], np.minimum(np.arange(n + 5), n - 1))[2][0]
+    assert np.allclose(held[:20, n:], F[:20, -1:])
+
+
+@pytest.mark.parametrize("name", ["wide", "slim"])
+def test_bundled_onnx_is_the_bundled_checkpoint(name):
+    meta = RawModel(bundled_path(name, ".onnx")).metadata
+    ck = load_checkpoint(bundled_path(name))
+    assert meta["source_sha1"] == checkpoint_digest(ck, raw=True)  # rebuild both together
+    assert meta["classes"] == ck["classes"] and meta["features"] == ck["features"] and meta["prep"] == ck["prep"]
+    assert meta["sample_rate"] == 16000 and meta["frame_hop"] == 160 and meta["receptive_field"] > 0
+    assert meta["latency_s"] == pytest.approx(512 / 16000) and meta["delta_context"] == 4
+
+
+@pytest.mark.parametrize("name", ["wide", "slim"])
+def test_classify_labels_and_probs_match_torch(name, tmp_path):
+    files = [EXAMPLE]
+    for k, (sig, y) in enumerate(synthetic().items()):
+        files.append(str(write_audio(tmp_path / f"{k}-{sig}.wav", y, SR, subtype="FLOAT")))
+    files.append(str(write_audio(tmp_path / "short.wav", SIGNALS["speech"](0.6, SR, 1), SR, subtype="FLOAT")))
+    core, torch_ = Classifier(name), Classifier(name, backend="torch")
+    assert core.backend == "onnx" and torch_.backend == "torch"
+    for f in files:
+        a, b = core.classify(f), torch_.classify(f)
+        assert a.label == b.label and a.n_clips == b.n_clips, f
+        assert a.clip_probs.shape == b.clip_probs.shape
+        assert np.all(np.abs(a.clip_probs - b.clip_probs) <= PROB_TOL), f
+    assert {core.classify(f).label for f in files} >= {"speech", "silence"}  # both kinds of result were compared
+
+
+@pytest.fixture(scope="module")
+def synth_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw-items")
+    items = []
+    for label, gen in SIGNALS.items():
+        for k in range(2):
+            path = write_audio(root / f"{label}{k}.wav", gen(4.0, SR, 10 + k), SR, subtype="FLOAT")
+            items.append(Item(str(path), label, f"{label}{k}"))
+    out = tmp_path_factory.mktemp("raw-synth")
+    synth_segments(items, out, n=4, seed=2, min_len=6, max_len=12, progress=False,
+                   mean_len={"speech": 2, "music": 2, "noise": 1, "silence": 0.4})
+    return sorted(out.glob("synth-*.wav"))
+
+
+@pytest.mark.parametrize("smoothing", ["viterbi", "median"])
+def test_segment_labels_and_probs_match_torch(synth_corpus, smoothing):
+    core = Segmenter(Classifier("wide"), smoothing=smoothing)
+    torch_ = Segmenter(Classifier("wide", backend="torch"), smoothing=smoothing)
+    for f in [EXAMPLE, *synth_corpus]:
+        a, b = core.segment(f), torch_.segment(f)
+        assert np.array_equal(a.frame_labels, b.frame_labels), f
+        assert np.abs(a.probs - b.probs).max() <= PROB_TOL, f
+        assert [(s.start, s.end, s.label) for s in a.segments] == [(s.start, s.end, s.label) for s in b.segments]
+
+
+def test_export_writes_what_is_bundled(tmp_path):
+    out = export_raw("slim", tmp_path / "slim.onnx")
+    mine, shipped = RawModel(out), RawModel(bundled_path("slim", ".onnx"))
+    y = synthetic()["noise"]
+    idx = np.arange(50)
+    assert np.array_equal(mine.run(y[None], idx)[1], shipped.run(y[None], idx)[1])
+    assert json.dumps(mine.metadata, sort_keys=True) == json.dumps(shipped.metadata, sort_keys=True)
+
+
+def test_a_foreign_onnx_file_is_one_line(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(RawModelError, match=r"x.onnx: not a readable ONNX model"):
+        RawModel(bad)
+    with pytest.raises(RawModelError, match="model not found"):
+        RawModel(tmp_path / "missing.onnx")
