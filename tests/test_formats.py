@@ -130,3 +130,24 @@ def test_segments_from_frames_cover_without_gaps(labels, hop_s, stretch):
         if t < duration - 1e-9:
             seg = next(s for s in segs if s.start <= t + 1e-9 < s.end)
             assert seg.label == label
+
+
+def test_segments_from_codes_equal_segments_from_frame_labels():
+    from sonotype.infer.formats import segments_from_codes, segments_from_frames
+    rng = np.random.default_rng(0)
+    classes = ["speech", "music", "noise", "silence"]
+    codes = np.repeat(rng.integers(0, 4, 200), rng.integers(1, 40, 200)).astype(np.int8)
+    conf = rng.random(len(codes)).astype(np.float32)
+    dur = len(codes) * 0.01 - 0.004
+    want = segments_from_frames(np.asarray(classes, object)[codes], conf, 0.01, dur)
+    assert segments_from_codes(codes, conf, classes, 0.01, dur) == want
+    assert want[-1].end == dur and len(want) > 50
+
+
+def test_segmenter_column_grows_past_a_short_guess():
+    from sonotype.infer.segment import _Column
+    col = _Column(2, (3,), np.float32)
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3)
+    col.add(rows[:4])
+    col.add(rows[4:])
+    np.testing.assert_array_equal(col.array(), rows)

@@ -91,22 +91,36 @@ def segments_from_frames(labels, confidences, hop_s, duration=None):
     conf = np.asarray(confidences, dtype=float)
     if labels.shape != conf.shape or labels.ndim != 1:
         raise ValueError("labels and confidences must be 1-D and of equal length")
+    names, codes = np.unique(labels.astype(str), return_inverse=True) if len(labels) else ([], labels)
+    return segments_from_codes(np.asarray(codes).reshape(-1), conf, list(names), hop_s, duration)
+
+
+def segments_from_codes(codes, confidences, classes, hop_s, duration=None):
+    """:func:`segments_from_frames` on integer frame codes into ``classes`` (no per-frame strings).
+
+    The same segments as ``segments_from_frames(numpy.asarray(classes, object)[codes], ...)``
+    for a fraction of the memory: a 10-hour file has 3.6 M frames.
+    """
+    codes = np.asarray(codes)
+    conf = np.asarray(confidences)
+    if codes.shape != conf.shape or codes.ndim != 1:
+        raise ValueError("codes and confidences must be 1-D and of equal length")
     if hop_s <= 0:
         raise ValueError("hop_s must be positive")
     if duration is None:
-        duration = len(labels) * hop_s
-    # keep only frames that start inside the recording
-    n = min(len(labels), int(math.ceil(duration / hop_s - 1e-9)))
+        duration = len(codes) * hop_s
+    n = min(len(codes), int(math.ceil(duration / hop_s - 1e-9)))
     if n <= 0 or duration <= 0:
         return []
-    labels, conf = labels[:n], conf[:n]
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    codes = codes[:n]  # keep only frames that start inside the recording
+    change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [n]])
     segments = []
     for i, (a, b) in enumerate(zip(starts, ends)):
         end = duration if i == len(starts) - 1 else b * hop_s
-        segments.append(Segment(float(a * hop_s), float(end), str(labels[a]), float(conf[a:b].mean())))
+        mean = float(conf[a:b].astype(float).mean())  # as segments_from_frames: float64, pairwise
+        segments.append(Segment(float(a * hop_s), float(end), str(classes[codes[a]]), mean))
     return segments
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..audio import info, resample, stream
-from .formats import Segment, segments_from_frames
+from .formats import Segment, segments_from_codes
 from .stream import SILENCE, StreamingSegmenter
 
 
@@ -140,18 +140,17 @@ class Segmenter:
     def _run(self, blocks, total_s: float | None, name: str) -> SegmentationResult:
         e = self.engine
         e.reset()
-        parts = []
+        k = len(e.classes) - 1
+        guess = int((total_s or 0) / e.hop_s) + 16  # frames expected: filled in place, grown if short
+        codes, conf = _Column(guess, (), np.int8), _Column(guess, (), np.float32)
+        probs = _Column(guess, (k,), np.float32)
         with tqdm(total=total_s, unit="s", desc=f"segment {name}", disable=None, leave=False,
                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
             for y in blocks:
-                parts.append(e.push_arrays(y))
+                _keep(e.push_arrays(y), codes, conf, probs)
                 bar.update(len(y) / e.sr)
-            parts.append(e.flush_arrays())
-        k = len(e.classes) - 1
-        codes = _join([p[1] for p in parts if len(p[1])], np.zeros(0, np.int8))
-        conf = _join([p[2] for p in parts if len(p[1])], np.zeros(0, np.float32))
-        probs = _join([p[3] for p in parts if len(p[1])], np.zeros((0, k), np.float32))
-        del parts
+            _keep(e.flush_arrays(), codes, conf, probs)
+        codes, conf, probs = codes.array(), conf.array(), probs.array()
         duration = e.n_samples / e.sr
         segments = _segments(codes, conf, e.classes, e.hop_s, duration)
         return SegmentationResult(segments, codes, list(e.classes), probs, conf, e.hop_s, duration, name)
@@ -178,16 +177,40 @@ class Segmenter:
         return self._run(blocks, len(y) / self.sr, name)
 
 
-def _join(arrays: list, empty: np.ndarray) -> np.ndarray:
-    """Concatenate ``arrays`` (``empty`` when none)."""
-    return np.concatenate(arrays) if arrays else empty
+class _Column:
+    """A growing array of rows of shape ``row`` filled in place (one copy of the data, not two)."""
+
+    def __init__(self, capacity: int, row: tuple, dtype):
+        self.data, self.n = np.empty((max(1, capacity),) + row, dtype), 0
+
+    def add(self, rows: np.ndarray) -> None:
+        need = self.n + len(rows)
+        if need > len(self.data):
+            bigger = np.empty((max(need, 2 * len(self.data)),) + self.data.shape[1:], self.data.dtype)
+            bigger[:self.n] = self.data[:self.n]
+            self.data = bigger
+        self.data[self.n:need] = rows
+        self.n = need
+
+    def array(self) -> np.ndarray:
+        """The rows so far (a copy only when the guess was too large by more than a few frames)."""
+        out = self.data[:self.n]
+        return out.copy() if len(self.data) - self.n > 64 else out
+
+
+def _keep(part, codes: _Column, conf: _Column, probs: _Column) -> None:
+    """Append one block's frame codes, confidences and probabilities (see ``push_arrays``)."""
+    if len(part[1]):
+        codes.add(part[1])
+        conf.add(part[2])
+        probs.add(part[3])
 
 
 def _segments(codes, conf, classes, hop_s, duration) -> list:
     """Merge runs of equal frame codes into segments covering ``[0, duration]``."""
     if len(codes) == 0:
         return [Segment(0.0, float(duration), SILENCE, 1.0)] if duration > 0 else []
-    return segments_from_frames(np.asarray(classes, dtype=object)[codes], conf, hop_s, duration)
+    return segments_from_codes(codes, conf, classes, hop_s, duration)
 
 
 def segment_file(path, model=None, window: float | None = None, median: int | None = None,
