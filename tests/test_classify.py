@@ -103,3 +103,28 @@ def test_train_and_evaluate_commands(tmp_path, musan, capsys, monkeypatch):
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["accuracy"] == pytest.approx(t["test"]["accuracy"])
     assert "| slim |" in capsys.readouterr().out
+
+
+def test_long_files_are_classified_block_by_block(tmp_path, monkeypatch):
+    import sonotype.infer.classify as classify
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(16000 * 12)).astype(np.float32)
+    y[16000 * 4:16000 * 8] = 0.0  # a silent block in the middle gives no clips, and no error
+    path = tmp_path / "long.wav"
+    sf.write(path, y, 16000)
+    clf = Classifier("wide")
+    whole = clf.classify(path)
+    monkeypatch.setattr(classify, "LONG_FILE_S", 5.0)
+    monkeypatch.setattr(classify, "BLOCK_S", 4.0)
+    blocks, real_stream = [], classify.stream
+
+    def counted(*args, **kwargs):
+        for b in real_stream(*args, **kwargs):
+            blocks.append(len(b))
+            yield b
+    monkeypatch.setattr(classify, "stream", counted)
+    parts = clf.classify(path)
+    assert blocks == [16000 * 4] * 3
+    assert parts.label == whole.label and parts.duration == whole.duration
+    assert 0 < parts.n_clips <= whole.n_clips + 2
+    assert max(abs(parts.probs[c] - whole.probs[c]) for c in clf.classes) < 0.1

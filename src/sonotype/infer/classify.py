@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import DEFAULT_SR, load, resample
+from ..audio import DEFAULT_SR, info, load, resample, stream
 from ..data.framing import clip_length, clip_starts, fit_length
 from ..features.params import FeatureParams
 from ..preprocess import PreprocessParams, apply
@@ -29,7 +29,11 @@ from ..checkpoint import (BUNDLED, DEFAULT_MODEL, CheckpointError, bundled_path,
 from ..extras import missing_extra
 from .runtime import RawModel
 
-BATCH = 256  # clips per network call
+BATCH = 64  # clips per network call
+# files longer than this are classified block by block (bounded memory; the clip grid restarts
+# at each block, so the mean can differ very slightly from one pass over the whole file)
+LONG_FILE_S = 1800.0
+BLOCK_S = 120.0
 
 
 @dataclass
@@ -208,17 +212,30 @@ class Classifier:
         all probabilities 0.
         """
         y = resample(np.asarray(y, np.float32), sr, self.sr)
-        P = self.clip_probs(apply(y, self.sr, self.prep), clip)
+        return self._result(name, self.clip_probs(apply(y, self.sr, self.prep), clip), len(y) / self.sr)
+
+    def _result(self, name: str, P: np.ndarray, duration: float) -> Result:
+        """The :class:`Result` of clip probabilities ``P``: their mean ("silence" when there are none)."""
         if len(P) == 0:
-            return Result(name, "silence", {c: 0.0 for c in self.classes}, len(y) / self.sr, 0,
+            return Result(name, "silence", {c: 0.0 for c in self.classes}, duration, 0,
                           np.zeros((0, len(self.classes))))
         mean = P.mean(0)
         return Result(name, self.classes[int(mean.argmax())], dict(zip(self.classes, map(float, mean))),
-                      len(y) / self.sr, len(P), P)
+                      duration, len(P), P)
 
     def classify(self, path, clip: float | None = None) -> Result:
-        """Classify one audio file (raises :class:`~sonotype.audio.AudioError` on bad input)."""
-        return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))
+        """Classify one audio file (raises :class:`~sonotype.audio.AudioError` on bad input).
+
+        A file longer than :data:`LONG_FILE_S` is read and classified in :data:`BLOCK_S`-second
+        blocks, each preprocessed on its own, so memory stays bounded whatever its length.
+        """
+        if info(path).duration <= LONG_FILE_S:
+            return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))
+        parts, n = [], 0
+        for y in stream(path, sr=self.sr, block_seconds=BLOCK_S):
+            n += len(y)
+            parts.append(self.clip_probs(apply(y, self.sr, self.prep), clip))
+        return self._result(str(path), np.concatenate(parts), n / self.sr)
 
 
 def raw_clip_probs(model: RawModel, y: np.ndarray, params: FeatureParams, length: int) -> np.ndarray:
