@@ -1,12 +1,29 @@
-"""``sonotype bench segment``: segmentation throughput (× real time) with its breakdown."""
+"""``sonotype bench`` (models, startup, segment): model size and latency, cold start, segmentation speed."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 
+def add_bench(sub) -> None:
+    """``sonotype bench``: speed and size benchmarks."""
+    p = sub.add_parser("bench", help="speed and size benchmarks")
+    bsub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    q = bsub.add_parser("models", help="Table I: parameters, weight size, batch-1 latency per clip")
+    q.add_argument("--device", default="cpu", help="cpu or cuda")
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--backend", choices=["torch", "onnx", "both"], default="both")
+    q.add_argument("--models", default="gmm,snn,slim,wide,mobilenet")
+    q.add_argument("--clips", default="0.5,1,2")
+    q.add_argument("--runs", type=int, default=200)
+    q.add_argument("--quick", action="store_true", help="a few runs only (CI smoke test)")
+    q.add_argument("--out", help="write the table (.md) and rows (.json) here")
+    q.set_defaults(func=bench_models)
+    add_parsers(bsub)
+
+
 def add_parsers(bsub) -> None:
-    """Add ``segment`` and ``startup`` to the ``sonotype bench`` sub-commands."""
+    """Add ``startup`` and ``segment`` to the ``sonotype bench`` sub-commands."""
     q = bsub.add_parser("startup", help="cold start to first result, peak memory and install size: core "
                                         "(onnxruntime) against torch path")
     q.add_argument("--repeats", type=int, default=5, help="timed runs per path (median kept; default 5)")
@@ -76,3 +93,18 @@ def bench_startup(args) -> int:
         write_json(Path(args.out).with_suffix(".json"), result)
     print(text, end="")
     return 0
+
+
+def bench_models(args):
+    from ..atomic import write_json, write_text
+    from ..bench import bench_models as run
+    from ..bench import table_markdown
+    from .commands import user_errors
+    with user_errors():
+        rows = run(models=args.models.split(","), clips=[float(c) for c in args.clips.split(",")],
+                   device=args.device, threads=args.threads, runs=args.runs, backend=args.backend, quick=args.quick)
+    text = table_markdown(rows)
+    if args.out:
+        write_text(Path(args.out).with_suffix(".md"), text)
+        write_json(Path(args.out).with_suffix(".json"), rows)
+    print(text, end="")

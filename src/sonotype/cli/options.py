@@ -1,8 +1,12 @@
-"""Numeric options checked at the parser: finite, in range, one line, exit 2 (argparse's own error).
+"""Options shared by several commands, and numeric options checked at the parser.
 
-:func:`harden` walks a finished parser (every sub-command, also those added later) and gives each
-``type=int`` / ``type=float`` option a checking type with the range of :data:`RANGES` for its
-destination name (default: finite; counts ``>= 0``). Comma-separated number lists named in
+:func:`add_corpus` declares the corpus options of the commands that read a corpus split;
+:func:`temperature` and :data:`BACKEND_HELP` are shared by two commands each.
+
+Numeric options are checked at the parser (finite, in range, one line, exit 2: argparse's own
+error): :func:`harden` walks a finished parser (every sub-command, also those added later) and
+gives each ``type=int`` / ``type=float`` option a checking type with the range of :data:`RANGES`
+for its destination name (default: finite; counts ``>= 0``). Comma-separated number lists named in
 :data:`LISTS` are checked the same way and passed on unchanged.
 """
 from __future__ import annotations
@@ -29,10 +33,38 @@ RANGES = {
     "clips": (1, 1e6, False), "channels": (1, 4096, False), "seed": (0, 2 ** 32 - 1, False),
     "folds": (2, 1000, False), "updates": (1, 1e9, False), "top": (1, 1e9, False),
 }
+BACKEND_HELP = ("onnx (default): the raw-audio ONNX model on onnxruntime (bundled names and .onnx files "
+                "as they are; a .pt checkpoint is exported once into $SONOTYPE_CACHE/onnx, which needs "
+                "sonotype[train]); torch: the checkpoint's torch model (needs sonotype[train])")
 DEFAULT_RANGE = {float: (-INF, INF, False), int: (0, INF, False)}
 # comma-separated lists (dest -> element type, range)
 LISTS = {"clips": (float, (0.0, 600.0, True)), "window": (float, (0.0, 600.0, True)),
          "ratios": (float, (0.0, 1.0, False)), "threads": (int, (0, 4096, False))}
+
+
+def add_corpus(p, required=True) -> None:
+    """``--corpus``, ``--split``, ``--seed``, ``--holdout-source``, ``--cache`` and ``--workers``."""
+    p.add_argument("--corpus", required=required,
+                   help="KIND:PATH with KIND one of musan, gtzan-ms, gtzan-genres, folders, manifest "
+                        "(or a bare PATH whose layout is guessed)")
+    p.add_argument("--split", help="split CSV from 'sonotype data split' (default: made with --seed)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--holdout-source", help="leave-one-source-out: all files of this manifest source are the test set")
+    p.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
+    p.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
+
+
+def temperature(value: str):
+    """An argparse ``type``: a distillation temperature, a finite number > 0 or ``"auto"``."""
+    if value == "auto":
+        return value
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+    if not (math.isfinite(t) and t > 0):
+        raise argparse.ArgumentTypeError(f"temperature must be a finite number > 0 or 'auto', got {value!r}")
+    return t
 
 
 def _describe(kind, lo, hi, lo_open) -> str:
