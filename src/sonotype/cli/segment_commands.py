@@ -20,7 +20,7 @@ def add_segment(sub) -> None:
     p.add_argument("files", nargs="*", help="audio files ('-' with --stream: raw PCM on stdin)")
     p.add_argument("--example", action="store_true", help="segment the bundled example recording")
     p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
-    p.add_argument("--window", type=float, help="context window in seconds (default: DecoderConfig.window, 2.0)")
+    p.add_argument("--window", type=float, help=f"context window in seconds (default {DecoderConfig().window:g}, DecoderConfig.window)")
     p.add_argument("--smoothing", choices=["viterbi", "median"],
                    help="viterbi: switch penalty and minimum durations, no fragments (default); median: the paper's filter")
     p.add_argument("--median", type=int, help=f"median filter length in 10 ms frames, --smoothing median "
