@@ -55,6 +55,20 @@ def resolve_model(name_or_path=None) -> Path:
     return Path(name_or_path)
 
 
+def onnx_session(path, threads: int | None = None):
+    """An onnxruntime CPU session on the ONNX file ``path`` (all graph optimisations, warnings
+    silenced; ``threads``: intra-op threads, None for onnxruntime's default)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
 def _tensors(d):
     """numpy arrays → tensors, numpy scalars → Python numbers (for weights_only loading)."""
     import torch

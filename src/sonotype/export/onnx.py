@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
-from ..checkpoint import build_from_checkpoint, load_checkpoint, resolve_model
+from ..checkpoint import build_from_checkpoint, load_checkpoint, onnx_session, resolve_model
 
 ONNX_FORMAT = "sonotype-onnx/1"
 DEFAULT_OPSET = 17
@@ -296,17 +296,9 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path, threads: int | None = None):
         super().__init__()
-        import onnxruntime as ort
-
         self.path = str(path)
         self.threads = threads
-        so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = int(threads)
-            so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(self.path, sess_options=so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(self.path, threads)
         self.metadata = read_metadata(self.path)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.input_name = self.session.get_inputs()[0].name

@@ -12,23 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import RAW_FORMAT
+from ..checkpoint import RAW_FORMAT, onnx_session
 
 
 class RawModelError(ValueError):
     """A file that is not a usable raw-audio sonotype model; the message names it."""
-
-
-def _session(path: str, threads: int | None):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
 
 
 def read_raw_metadata(session) -> dict:
@@ -69,7 +57,7 @@ class RawModel:
         if not Path(self.path).is_file():
             raise RawModelError(f"{self.path}: model not found")
         try:
-            self.session = _session(self.path, threads)
+            self.session = onnx_session(self.path, threads)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own error types
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
             raise RawModelError(f"{self.path}: not a readable ONNX model ({first})") from None
