@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from sonotype.export.raw import export_raw
-from sonotype.data import MelAugmentParams
 from sonotype.experiment import train_model
+from sonotype.experiments.sources import DEPLOYED, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "sonotype" / "assets" / "models"
@@ -26,6 +26,9 @@ EXCLUDE = ROOT / "exclusions" / "minimusan.csv"
 EPOCHS = {"slim": 24, "wide": 24}  # SGDR's third cycle ends at 23.75 epochs
 RECIPE = {"clip": 2.0, "deltas": 2, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
           "seed": 0}
+WAVE_COPY = """
+  **one waveform-augmented copy of every training file** beside the original (`sonotype.data.augment`:
+  a noise mix at 0–20 dB SNR, gain, a real 8 kHz telephone band, OGG Vorbis re-encoding, reverb) and"""
 PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name, n_in=20))
 
 
@@ -41,7 +44,8 @@ def card(name, r, corpus, cmd, cv_text):
   65/10/25 per class (seed 0): trained on train, early-stopped on val, tested on test; files in
   `exclusions/minimusan.csv` (label-audit suspects) left out of every split.
 - **Recipe**: {rec}; Adam, SGDR (lr {RECIPE['lr']} → 1e-5, cycle 5 epochs × 1.5), class-weighted
-  cross-entropy; each epoch draws {RECIPE['epoch_clips']} random training clips;
+  cross-entropy (recipe `{DEPLOYED}` of `sonotype reproduce sources`); each epoch draws {RECIPE['epoch_clips']}
+  random training clips;{WAVE_COPY if 'augment' in RECIPES[DEPLOYED] else ''}
   **log-mel augmentation drawn afresh for every clip** (`sonotype.data.melaug`: a background from the
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /
@@ -72,8 +76,7 @@ def main(argv=None):
         t0 = time.time()
         cfg = {k: v for k, v in RECIPE.items() if k not in ("clip", "seed", "deltas")}
         r = train_model(args.corpus, name, RECIPE["clip"], Path(args.runs) / name, seed=RECIPE["seed"],
-                        deltas=RECIPE["deltas"], mel_augment=MelAugmentParams(), exclude_list=EXCLUDE,
-                        epochs=EPOCHS[name], **cfg)
+                        exclude_list=EXCLUDE, epochs=EPOCHS[name], **RECIPES[DEPLOYED], **cfg)
         shutil.copyfile(Path(args.runs) / name / "model.pt", ASSETS / f"{name}.pt")
         export_raw(ASSETS / f"{name}.pt", ASSETS / f"{name}.onnx")  # tests check the two are one model
         (ASSETS / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text))

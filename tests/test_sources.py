@@ -191,7 +191,8 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     text = capsys.readouterr().out
     for src in ("librivox", "us-gov", "fma", "jamendo", "free-sound", "sound-bible"):
         assert f"| {src} |" in text
-    assert "macro mean over sources" in text and "paper %" in text and "mel (deployed) %" in text
+    from sonotype.experiments.sources import DEPLOYED
+    assert "macro mean over sources" in text and "paper %" in text and f"{DEPLOYED} (deployed) %" in text
     summary = json.loads((out / "sources.json").read_text())
     s = summary["paper"]
     assert s["macro_source_mean"] == pytest.approx(np.mean([v["accuracy"] for v in s["sources"].values()]))
@@ -204,8 +205,9 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     assert set(m["sources"]) and all(0 <= v["accuracy"] <= 1 for v in m["sources"].values())
     table = (out / "paper" / "fold0" / "test" / "table.md").read_text()
     assert "Accuracy by source" in table and all(f"| {s} |" in table for s in m["sources"])
-    ck = json.loads((out / "mel" / "fold0" / "train.json").read_text())
-    assert ck["history"] and ck["augment"] is None
+    from sonotype.experiments.sources import RECIPES
+    ck = json.loads((out / DEPLOYED / "fold0" / "train.json").read_text())
+    assert ck["history"] and (ck["augment"] is None) == ("augment" not in RECIPES[DEPLOYED])
     assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "a"), "--from", str(out),
                  "--recipe", "deployed", "--top", "3"]) == 0
     assert "flagged by confident learning" in capsys.readouterr().out

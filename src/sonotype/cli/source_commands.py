@@ -19,7 +19,7 @@ def _folds(text: str) -> list:
 RECIPE_NAMES = ("mel", "mel-balanced", "mel-mixup", "mel-mixup-warp", "mel-nomask", "mel-nomix", "mel-sqrt-balanced",
                 "mel-strong", "mel-warp", "paper", "plain", "waveform", "waveform3",
                 "waveform+mel")
-EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: mel)"
+EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: waveform+mel)"
 
 
 def add_cv_options(q) -> None:
