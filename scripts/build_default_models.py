@@ -1,12 +1,12 @@
 """Rebuild the bundled default models (SwishNet slim and wide) from minimusan, reproducibly.
 
     python scripts/build_default_models.py [--corpus musan:../shared/data/minimusan] [--runs runs/default]
-        [--cv runs/cv-wide]
+        [--cv runs/cv-wide [--cv runs/cv-seed1 ...]]
 
 Trains each model with the recipe below (seeded), evaluates it on the test split, and copies the
 best checkpoint into src/sonotype/assets/models/<name>.pt, its raw-audio ONNX export (what the core
 install runs) into <name>.onnx, and a model card <name>.md. With
-``--cv`` the card quotes that source-fold cross-validation (``sonotype reproduce sources``).
+``--cv`` the card quotes that source-fold cross-validation (one table per ``--cv``) (``sonotype reproduce sources``).
 The recipe was chosen by source-fold cross-validation, never on the test split (README, Results).
 """
 import argparse
@@ -67,10 +67,11 @@ def main(argv=None):
     ap.add_argument("--corpus", default="musan:../shared/data/minimusan")
     ap.add_argument("--runs", default="runs/default")
     ap.add_argument("--models", default="slim,wide")
-    ap.add_argument("--cv", help="a finished 'sonotype reproduce sources' folder to quote in the cards")
+    ap.add_argument("--cv", action="append", default=[],
+                    help="a finished 'sonotype reproduce sources' folder to quote in the cards (repeat: one per seed)")
     args = ap.parse_args(argv)
     cmd = "python scripts/build_default_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    cv_text = (Path(args.cv) / "sources.md").read_text() if args.cv else ""
+    cv_text = "\n\n".join(f"`{d}`:\n\n" + (Path(d) / "sources.md").read_text().strip() for d in args.cv)
     ASSETS.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
         t0 = time.time()
