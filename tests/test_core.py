@@ -57,7 +57,8 @@ def test_classify_example_without_the_training_extra(tmp_path):
     r = run_core(["classify", "--example", "--json"], tmp_path)
     assert r.returncode == 0, r.stderr.decode()
     row = json.loads(r.stdout.decode().splitlines()[0])
-    assert row["label"] == "speech" and row["clips"] > 1
+    # the example holds 8 s of speech, 8 s of music and 6 s of noise: a whole-file label is one of the first two
+    assert row["label"] in ("speech", "music") and row["noise"] < min(row["speech"], row["music"]) and row["clips"] > 1
     assert loaded(r) == "LOADED []"
 
 

@@ -32,6 +32,7 @@ RECIPES = {
                                                                 reverb=0.4)},
     "waveform3": {"deltas": 2, "augment": AugmentParams(copies=3)},  # three waveform-augmented copies per file
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
+    "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
     "mel-mixup": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5)},
     "mel-warp": {"deltas": 2, "mel_augment": MelAugmentParams(warp=0.5)},
