@@ -33,6 +33,8 @@ RECIPES = {
     "waveform3": {"deltas": 2, "augment": AugmentParams(copies=3)},  # three waveform-augmented copies per file
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
+    # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
+    "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},
     "mel-nomix": {"deltas": 2, "mel_augment": MelAugmentParams(mix=0.0)},
     "mel-mixup": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5)},
     "mel-warp": {"deltas": 2, "mel_augment": MelAugmentParams(warp=0.5)},
