@@ -11,7 +11,7 @@ from sonotype.cli.main import main
 from sonotype.data import ClipDataset, Corpus, Item, MelAugmentParams, MelClipDataset
 from sonotype.data.melaug import augment_clip, band_curve, mel_centres, mix_power, room_tail, warp_bands
 from sonotype.experiments import audit_labels, source_folds
-from sonotype.experiments.sources import fold_split
+from sonotype.experiments.sources import DEPLOYED, RECIPES, fold_split
 from sonotype.features import FeatureParams, extract
 
 CLASSES = ["speech", "music", "noise"]
@@ -191,7 +191,6 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     text = capsys.readouterr().out
     for src in ("librivox", "us-gov", "fma", "jamendo", "free-sound", "sound-bible"):
         assert f"| {src} |" in text
-    from sonotype.experiments.sources import DEPLOYED
     assert "macro mean over sources" in text and "paper %" in text and f"{DEPLOYED} (deployed) %" in text
     summary = json.loads((out / "sources.json").read_text())
     s = summary["paper"]
@@ -205,7 +204,6 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
     assert set(m["sources"]) and all(0 <= v["accuracy"] <= 1 for v in m["sources"].values())
     table = (out / "paper" / "fold0" / "test" / "table.md").read_text()
     assert "Accuracy by source" in table and all(f"| {s} |" in table for s in m["sources"])
-    from sonotype.experiments.sources import RECIPES
     ck = json.loads((out / DEPLOYED / "fold0" / "train.json").read_text())
     assert ck["history"] and (ck["augment"] is None) == ("augment" not in RECIPES[DEPLOYED])
     assert main(["data", "audit", f"musan:{corpora.musan}", "--out", str(tmp_path / "a"), "--from", str(out),
@@ -280,6 +278,5 @@ def test_fit_with_fresh_augmentation_is_seeded_and_resumes(tmp_path):
 
 def test_cli_lists_every_recipe_and_the_deployed_one():
     from sonotype.cli.source_commands import EPILOG, RECIPE_NAMES
-    from sonotype.experiments.sources import DEPLOYED, RECIPES
     assert set(RECIPE_NAMES) == set(RECIPES)
     assert f"recipe: {DEPLOYED})" in EPILOG
