@@ -6,7 +6,7 @@
 Trains each model with the recipe below (seeded), evaluates it on the test split, and copies the
 best checkpoint into src/sonotype/assets/models/<name>.pt, its raw-audio ONNX export (what the core
 install runs) into <name>.onnx, and a model card <name>.md. With
-``--cv`` the card quotes that source-fold cross-validation (one table per ``--cv``) (``sonotype reproduce sources``).
+``--cv`` the card quotes that source-fold cross-validation (``sonotype reproduce sources``; one table per ``--cv``).
 The recipe was chosen by source-fold cross-validation, never on the test split (README, Results).
 """
 import argparse
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "src" / "sonotype" / "assets" / "models"
 EXCLUDE = ROOT / "exclusions" / "minimusan.csv"
 EPOCHS = {"slim": 24, "wide": 24}  # SGDR's third cycle ends at 23.75 epochs
-RECIPE = {"clip": 2.0, "deltas": 2, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
+RECIPE = {"clip": 2.0, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
           "seed": 0}
 WAVE_COPY = """
   **one waveform-augmented copy of every training file** beside the original (`sonotype.data.augment`:
@@ -34,7 +34,8 @@ PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name
 
 def card(name, r, corpus, cmd, cv_text):
     t = r["test"]
-    rec = ", ".join(f"{k} {v}" for k, v in {**RECIPE, "epochs": EPOCHS[name]}.items())
+    shown = {"clip": RECIPE["clip"], "deltas": RECIPES[DEPLOYED]["deltas"], **RECIPE, "epochs": EPOCHS[name]}
+    rec = ", ".join(f"{k} {v}" for k, v in shown.items())
     pct = lambda v: f"{100 * v:.2f} %"
     worst = ", ".join(f"{s} {100 * v['accuracy']:.1f} %" for s, v in list(t["sources"].items())[:3])
     cv = f"\n## Source-fold cross-validation (wide, the same recipe at a sweep budget)\n\n{cv_text}" if cv_text else ""
@@ -75,7 +76,7 @@ def main(argv=None):
     ASSETS.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
         t0 = time.time()
-        cfg = {k: v for k, v in RECIPE.items() if k not in ("clip", "seed", "deltas")}
+        cfg = {k: v for k, v in RECIPE.items() if k not in ("clip", "seed")}
         r = train_model(args.corpus, name, RECIPE["clip"], Path(args.runs) / name, seed=RECIPE["seed"],
                         exclude_list=EXCLUDE, epochs=EPOCHS[name], **RECIPES[DEPLOYED], **cfg)
         shutil.copyfile(Path(args.runs) / name / "model.pt", ASSETS / f"{name}.pt")
