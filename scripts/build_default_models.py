@@ -32,6 +32,15 @@ WAVE_COPY = """
 PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name, n_in=20))
 
 
+def silence_text() -> str:
+    """The deployed recipe's silence removal, in words."""
+    prep = RECIPES[DEPLOYED].get("prep")
+    rel = getattr(prep, "silence_rel_db", None)
+    return ("silence removed below -50 dBFS" if rel is None else
+            f"silence removed below -50 dBFS **and {rel:g} dB or more under the signal's loud level** (95th "
+            "percentile of its 50 ms windows: the floor between isolated words is dropped, not equalised up)")
+
+
 def card(name, r, corpus, cmd, cv_text):
     t = r["test"]
     shown = {"clip": RECIPE["clip"], "deltas": RECIPES[DEPLOYED]["deltas"], **RECIPE, "epochs": EPOCHS[name]}
@@ -50,8 +59,8 @@ def card(name, r, corpus, cmd, cv_text):
   **log-mel augmentation drawn afresh for every clip** (`sonotype.data.melaug`: a background from the
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /
-  32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, silence removed below
-  -50 dBFS, loudness equalised over 250 ms windows.
+  32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, {silence_text()}, loudness
+  equalised over 250 ms windows.
 - **Parameters**: {t['params']:,} ({PAPER_INPUT[name]:,} with the paper's 20 static MFCC inputs: the 60 input
   channels widen block 1 only). Best epoch {r.get('best_epoch')} of {len(r.get('history', []))}; training took
   {r['seconds']:.0f} s on this machine's 2-core CPU (one torch thread).

@@ -48,6 +48,22 @@ def test_remove_silence_drops_silent_middle(signals):
     assert len(remove_silence(np.zeros(SR, np.float32), SR)) == 0
 
 
+def test_remove_silence_relative_drops_floor_between_words():
+    """Words at -10 dBFS over a -45 dBFS floor: the absolute -50 dB keeps the floor, 30 dB relative drops it."""
+    word, floor = _sine_at(-10, SR // 2), _sine_at(-45, SR, freq=1000.0)
+    y = np.concatenate([word, floor, word, floor, word])
+    assert len(remove_silence(y, SR, -50.0)) == len(y)
+    out = remove_silence(y, SR, -50.0, relative_db=30.0)
+    assert abs(len(out) - 1.5 * SR) <= 0.05 * SR
+    assert _db(out) > -11
+    np.testing.assert_array_equal(remove_silence(floor, SR, -50.0, relative_db=30.0), floor)  # floor alone is the signal
+    assert len(remove_silence(np.zeros(SR, np.float32), SR, relative_db=30.0)) == 0
+    p = PreprocessParams(silence_rel_db=30.0)
+    assert len(apply(y, SR, p)) == len(out) and len(apply(y, SR, PreprocessParams())) == len(y)
+    assert PreprocessParams.from_dict(p.to_dict()) == p
+    assert "silence_rel_db" not in PreprocessParams().to_dict()  # cache keys and checkpoints made before stay valid
+
+
 def test_equalise_loudness_targets_each_block():
     block = SR // 4
     rng = np.random.default_rng(0)

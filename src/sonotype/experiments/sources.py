@@ -18,6 +18,7 @@ from ..atomic import write_json, write_text
 from ..audio import AudioError, info
 from ..data import AugmentParams, MelAugmentParams, open_corpus, split_items, write_split
 from ..evaluate.metrics import clip_metrics
+from ..preprocess import PreprocessParams
 from .training import train_model
 
 # recipe name -> train_model keyword arguments
@@ -32,6 +33,9 @@ RECIPES = {
                                                                 reverb=0.4)},
     "waveform3": {"deltas": 2, "augment": AugmentParams(copies=3)},  # three waveform-augmented copies per file
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
+    # waveform+mel, and silence also relative to the file's loud level (isolated words over a floor)
+    "waveform+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                           "prep": PreprocessParams(silence_rel_db=30.0)},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
     "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},

@@ -26,7 +26,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
                 evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
                 alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
-                mel_augment: MelAugmentParams | None = None, exclude_list=None, **config) -> dict:
+                mel_augment: MelAugmentParams | None = None, exclude_list=None, prep: PreprocessParams | None = None,
+                **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
@@ -50,6 +51,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     (:mod:`sonotype.data.melaug`; MFCC models, not with a teacher). ``balance="source"``
     (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
     ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
+    ``prep`` (default :class:`~sonotype.preprocess.PreprocessParams` ()) is the preprocessing, kept in
+    the checkpoint so that inference repeats it.
     """
     out = Path(out)
     resolve_init(init, model)
@@ -61,7 +64,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
         check_distillation(model, cfg.distill, mel_augment)
     parts = split_corpus(corpus, split, seed, holdout_source, exclude_list, out, log)
     data, feat_s = clip_data(parts, cfg, model_features(model, deltas), augment, mel_augment, cache_dir, workers,
-                             log)
+                             log, prep or PreprocessParams())
     logits = None
     if cfg.distill is not None:
         logits = prepare_distillation(data, cfg, out, sweep_epochs, resume, cache_dir, workers, log)
@@ -79,11 +82,12 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     return result
 
 
-def clip_data(parts: dict, cfg: TrainConfig, params, augment, mel_augment, cache_dir, workers, log) -> tuple:
+def clip_data(parts: dict, cfg: TrainConfig, params, augment, mel_augment, cache_dir, workers, log,
+              prep: PreprocessParams) -> tuple:
     """Training and validation clips of ``parts`` for ``cfg``; returns (:class:`~sonotype.train.ClipData`,
     seconds spent on features)."""
     t0 = time.time()
-    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, PreprocessParams(), cfg.clip,
+    data = make_datasets({"train": parts["train"], "val": parts["val"]}, params, prep, cfg.clip,
                          cache=FeatureCache(cache_dir), aug=augment, seed=cfg.seed, workers=workers,
                          mel_aug=mel_augment)
     feat_s = time.time() - t0

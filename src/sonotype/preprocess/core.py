@@ -29,6 +29,10 @@ class PreprocessParams:
         Target RMS and the largest boost, so near-silence is not blown up.
     denoise : bool
         Log-MMSE denoising first (the paper does it for GTZAN music/speech).
+    silence_rel_db : float or None
+        Also drop windows more than this many dB below the signal's loud level (the 95th
+        percentile of its window levels), so that the floor between isolated words is not
+        equalised up to the words' loudness. ``None`` (default): the absolute threshold only.
     """
 
     remove_silence: bool = True
@@ -38,9 +42,13 @@ class PreprocessParams:
     target_db: float = -20.0
     max_gain_db: float = 30.0
     denoise: bool = False
+    silence_rel_db: float | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["silence_rel_db"] is None:  # absent as before it existed: cache keys and checkpoints unchanged
+            del d["silence_rel_db"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "PreprocessParams":
@@ -89,10 +97,14 @@ def silence_mask(y: np.ndarray, sr: int = 16000, threshold_db: float = -50.0,
 
 
 def remove_silence(y: np.ndarray, sr: int = 16000, threshold_db: float = -50.0,
-                   window: float = 0.05) -> np.ndarray:
-    """Drop the ``window``-second blocks whose RMS, DC offset removed, is below ``threshold_db`` dBFS."""
+                   window: float = 0.05, relative_db: float | None = None) -> np.ndarray:
+    """Drop the ``window``-second blocks whose RMS, DC offset removed, is below ``threshold_db`` dBFS,
+    or, with ``relative_db``, more than ``relative_db`` dB below the 95th percentile of the blocks' levels."""
     block = max(1, int(round(window * sr)))
-    keep = block_rms_db(y, block, remove_dc=True) >= threshold_db
+    level = block_rms_db(y, block, remove_dc=True)
+    if relative_db is not None and len(level):
+        threshold_db = max(threshold_db, float(np.percentile(level, 95)) - relative_db)
+    keep = level >= threshold_db
     if keep.all():
         return np.asarray(y, np.float32)
     idx = np.repeat(keep, block)[: len(y)]
@@ -144,7 +156,7 @@ def apply(y: np.ndarray, sr: int, params: PreprocessParams, keep_silence: bool =
     if params.denoise:
         y = logmmse_denoise(y, sr)
     if params.remove_silence and not keep_silence:
-        y = remove_silence(y, sr, params.silence_db)
+        y = remove_silence(y, sr, params.silence_db, relative_db=params.silence_rel_db)
     if params.equalise:
         y = equalise_loudness(y, sr, params.window, params.target_db, params.max_gain_db)
     return np.asarray(y, np.float32)
