@@ -114,7 +114,8 @@ def test_classify_labels_and_probs_match_torch(name, tmp_path):
         assert a.label == b.label and a.n_clips == b.n_clips, f
         assert a.clip_probs.shape == b.clip_probs.shape
         assert np.all(np.abs(a.clip_probs - b.clip_probs) <= PROB_TOL), f
-    assert {core.classify(f).label for f in files} >= {"speech", "silence"}  # both kinds of result were compared
+    labels = {core.classify(f).label for f in files}
+    assert "silence" in labels and labels - {"silence"}  # both kinds of result (a class, silence) were compared
 
 
 @pytest.fixture(scope="module")

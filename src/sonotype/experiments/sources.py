@@ -45,7 +45,7 @@ RECIPES = {
     "mel-mixup-warp": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5, warp=0.5)},
     "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
 }
-DEPLOYED = "waveform+mel"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
+DEPLOYED = "waveform+mel+rel30"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
 
 def source_hours(items) -> dict:
