@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sonotype.checkpoint import load_checkpoint
 from sonotype.cli.main import main
 from sonotype.features import MFCC
 from sonotype.infer import Classifier
@@ -90,8 +91,9 @@ def test_train_and_evaluate_commands(tmp_path, musan, capsys, monkeypatch):
     monkeypatch.setenv("SONOTYPE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     rc = main(["train", "--corpus", f"musan:{musan}", "--model", "slim", "--clip", "0.5", "--out", str(out),
-               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1"])
+               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1", "--silence-rel-db", "30"])
     assert rc == 0
+    assert load_checkpoint(out / "model.pt")["prep"]["silence_rel_db"] == 30.0  # inference repeats it
     for f in ("model.pt", "last.pt", "split.csv", "train.json", "test/metrics.json", "test/table.md",
               "test/confusion.png"):
         assert (out / f).is_file(), f

@@ -49,6 +49,7 @@ def cli(*args, timeout=120, **kw):
     ["segment", "-", "--stream", "--rate", "0"], ["segment", "-", "--stream", "--rate", "-1"],
     ["index", "d", "--out", "o", "--workers", "0"], ["features", "a.wav", "--sr", "1"],
     ["train", "--corpus", "c", "--out", "o", "--temperature", "nan"], ["train", "--corpus", "c", "--out", "o", "--lr", "inf"],
+    ["train", "--corpus", "c", "--out", "o", "--silence-rel-db", "0"], ["train", "--corpus", "c", "--out", "o", "--silence-rel-db", "nan"],
     ["evaluate-segments", "--model", "m", "--data", "d", "--out", "o", "--window", "1,inf"],
 ])
 def test_numeric_options_checked_at_parser(argv, capsys):

@@ -62,6 +62,9 @@ def test_remove_silence_relative_drops_floor_between_words():
     assert len(apply(y, SR, p)) == len(out) and len(apply(y, SR, PreprocessParams())) == len(y)
     assert PreprocessParams.from_dict(p.to_dict()) == p
     assert "silence_rel_db" not in PreprocessParams().to_dict()  # cache keys and checkpoints made before stay valid
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match="silence_rel_db"):
+            PreprocessParams(silence_rel_db=bad)
 
 
 def test_equalise_loudness_targets_each_block():

@@ -22,7 +22,8 @@ RANGES = {
     "max_len": (0.0, 86400.0, True), "duration": (0.0, 86400.0, True), "offset": (0.0, INF, False),
     "synthetic_hours": (0.0, 1000.0, True),
     # levels, rates and fractions
-    "silence_db": (-200.0, 0.0, False), "lr": (0.0, 10.0, True), "alpha": (0.0, 1.0, False),
+    "silence_db": (-200.0, 0.0, False), "silence_rel_db": (0.0, 200.0, True), "lr": (0.0, 10.0, True),
+    "alpha": (0.0, 1.0, False),
     "fraction": (0.0, 1.0, True), "sr": (1000, 768000, False), "rate": (1000, 768000, False),
     # counts
     "median": (1, 60000, False), "epochs": (1, 1e6, False), "teacher_epochs": (1, 1e6, False),

@@ -39,6 +39,9 @@ def add_train(sub) -> None:
                    help="source: every source of a class is drawn equally often; sqrt-source: in proportion to "
                         f"the square root of its size (default {TRAIN.balance})")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
+    p.add_argument("--silence-rel-db", type=float, metavar="DB",
+                   help="also drop audio more than DB dB under the file's loud level before clipping, in training "
+                        "and in the checkpoint's inference (the bundled models: 30); default: -50 dBFS only")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default=TRAIN.device, help="cpu, cuda or auto")
     p.add_argument("--init", default=TRAIN.init,
@@ -103,11 +106,12 @@ def add_export(sub) -> None:
 def train(args):
     from ..data import AugmentParams, MelAugmentParams
     from ..experiments.training import train_model
+    from ..preprocess import PreprocessParams
     with user_errors():
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
                         mel_augment=MelAugmentParams() if args.mel_augment else None, balance=args.balance,
-                        exclude_list=args.exclude,
+                        exclude_list=args.exclude, prep=PreprocessParams(silence_rel_db=args.silence_rel_db),
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
                         deltas=args.deltas,
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,

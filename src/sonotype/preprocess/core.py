@@ -44,6 +44,11 @@ class PreprocessParams:
     denoise: bool = False
     silence_rel_db: float | None = None
 
+    def __post_init__(self):
+        rel = self.silence_rel_db
+        if rel is not None and not (np.isfinite(rel) and rel > 0):
+            raise ValueError(f"silence_rel_db must be a finite number of dB > 0 or None, got {rel!r}")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         if d["silence_rel_db"] is None:  # absent as before it existed: cache keys and checkpoints unchanged
