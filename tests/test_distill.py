@@ -133,7 +133,9 @@ def test_teacher_hears_the_students_augmented_copies(env):
     jobs, want = data.jobs["train"], []
     for j in jobs:
         F = file_features(j, clf.params, PreprocessParams(), FeatureCache(env / "fresh"), aug, data.noise, 3)
-        want.append(clip_logits(clf.model, clf.clips(F, 0.5)))
+        X = clf.clips(F, 0.5)
+        if len(X):  # a copy left without sound has no clips (its augmentation seed follows the tmp path)
+            want.append(clip_logits(clf.model, X))
     np.testing.assert_allclose(L, np.concatenate(want), rtol=1e-4, atol=1e-4)
     clean = [k for k, (i, _) in enumerate(data.train.index) if jobs[i].variant == 0]
     noisy = [k for k, (i, _) in enumerate(data.train.index) if jobs[i].variant == 1]

@@ -214,3 +214,65 @@ def test_long_file_bounded_memory(slim_ck, tmp_path):
     assert peak < 64e6, f"peak {peak / 1e6:.1f} MB"
     # every third 10 s stretch is digital zero -> silence
     assert (r.labels[10 + 0:990] == "silence").all()
+
+
+@pytest.fixture(scope="module")
+def slim_rel_ck(slim_ck, tmp_path_factory):
+    """``slim_ck`` saved as a model trained with 30 dB relative silence (``prep.silence_rel_db``)."""
+    from sonotype.checkpoint import load_checkpoint
+    ck = load_checkpoint(slim_ck)
+    model = SwishNet(20, 3, 1)
+    model.load_state_dict(ck["state"])
+    path = tmp_path_factory.mktemp("ck") / "slim-rel.pt"
+    return str(save_checkpoint(path, arch="slim", kwargs=ck["kwargs"], model=model, features=FeatureParams(),
+                               prep=PreprocessParams(silence_rel_db=30.0), classes=CLASSES, clip=1.0,
+                               mean=ck["mean"], std=ck["std"]))
+
+
+def words_over_floor(seed=11):
+    """Loud parts with a floor about 35 dB under them (above -50 dBFS) in the pauses."""
+    floor = lambda s, k: 0.004 * noise_like(s, SR, k) / np.sqrt(np.mean(noise_like(s, SR, k) ** 2))  # noqa: E731
+    parts = [speech_like(2.0, SR, seed), floor(1.0, seed + 1), speech_like(1.5, SR, seed + 2), floor(0.8, seed + 3),
+             music_like(2.0, SR, seed + 4), floor(0.6, seed + 5), noise_like(1.5, SR, seed + 6)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_relatively_quiet_frames_left_out_of_window_means(slim_rel_ck, slim_ck):
+    """With prep.silence_rel_db, frames that far under the last 10 s's loudest are not averaged (stage 4)."""
+    y = words_over_floor()
+    n = -(-len(y) // 160)
+    orig = np.concatenate([np.full(200, y[0], np.float32), y, np.full(400, y[-1], np.float32)])
+    db = frame_rms_db(orig, 400, 160, remove_dc=True)[:n].astype(np.float64)
+    ref = np.array([db[max(0, t - 999):t + 1].max() for t in range(n)])
+    quiet = (db < -50) | (db < ref - 30)
+    assert 0.1 < quiet.mean() < 0.5 and not (db[quiet & (db >= -50)] < -50).any()  # the floor is not raw silence
+    base = Segmenter(slim_ck, window=0.5).segment_array(y)
+    rel = Segmenter(slim_rel_ck, window=0.5).segment_array(y)
+    p = Segmenter(slim_ck, window=0.5, median=1, smoothing="median")
+    # per-frame outputs p_t: the same network, so recover them from a window of one frame
+    one = Segmenter(slim_ck, window=0.01, median=1, smoothing="median").segment_array(y).probs.astype(np.float64)
+    w, h = 50, 25
+    want = np.zeros_like(one)
+    for t in range(n):
+        lo, hi = max(0, t + h - w + 1), min(n - 1, t + h)
+        keep = ~quiet[lo:hi + 1]
+        want[t] = one[lo:hi + 1][keep].mean(0) if keep.any() else one[lo:hi + 1].mean(0)
+    assert np.abs(rel.probs - want).max() < 1e-4
+    assert np.abs(base.probs - want).max() > 1e-3  # without it, the floor frames count
+    assert p.engine.rel_db is None and Segmenter(slim_rel_ck).engine.rel_db == 30.0
+
+
+def test_relative_quiet_streaming_equals_offline(slim_rel_ck):
+    y = np.concatenate([words_over_floor(3), words_over_floor(4)])
+    seg = Segmenter(slim_rel_ck, window=0.3, decoder=DecoderConfig(switch_penalty=1.0))
+    offline = seg.segment_array(y)
+    stream = seg.streaming()
+    rng = np.random.default_rng(2)
+    got, i = [], 0
+    while i < len(y):
+        k = int(rng.choice([1, 17, 160, 999, 4000, 12345]))
+        got += stream.push(y[i:i + k])
+        i += k
+    got += stream.flush()
+    assert [g[1] for g in got] == list(offline.labels)
+    assert np.allclose([g[2] for g in got], offline.confidence)

@@ -56,22 +56,24 @@ def silence_runs(raw: np.ndarray, min_frames: int) -> np.ndarray:
 class _SmoothingStages:
     """Stages 4-6 of :class:`~sonotype.infer.stream.StreamingSegmenter` (a mixin).
 
-    They read the per-frame probabilities ``_P`` and raw silence ``_Rs`` and fill the
+    They read the per-frame probabilities ``_P``, raw silence ``_Rs`` and the frames left out of the
+    window means ``_Rq`` (raw silent or relatively quiet), and fill the
     cumulative sums ``_C``, window means ``_S``, median-filtered ``_M`` and smoothed
     silence ``_Q``, then decide frames (see the :mod:`~sonotype.infer.stream` docstring).
     """
 
     def _cumulate(self):
         n0 = self._C.end - 1
-        n1 = min(self._P.end, self._Rs.end)
+        n1 = min(self._P.end, self._Rq.end)
         if n1 <= n0:
             return
         p = self._P.get(n0, n1).astype(np.float64)
-        keep = ~self._Rs.get(n0, n1)
+        keep = ~self._Rq.get(n0, n1)
         z = np.concatenate([p, p * keep[:, None], keep[:, None].astype(np.float64)], axis=1)
         c = np.cumsum(np.concatenate([self._C.data[-1:], z]), axis=0)[1:]
         self._C.append(c)
         self._P.drop_before(n1)
+        self._Rq.drop_before(n1)
 
     def _average(self):
         n_c = self._C.end - 1

@@ -48,6 +48,12 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    frames lasting at least ``min_silence`` seconds (default 0.2 s), or when
    the whole recording is raw silent (any length: as :class:`Classifier`
    says ``"silence"`` of it); the classifier is not asked about silence.
+   With a model trained with relative silence (``prep.silence_rel_db``, e.g. 30 dB), a frame
+   is also *quiet* when its level is that many dB under the loudest frame of the last
+   :data:`REL_REFERENCE_S` seconds (causal, so streaming is unchanged): quiet frames keep
+   their place and get a class, but like raw-silent ones their outputs are left out of the
+   context-window means of stage 4 (the model never heard such floors in training; the
+   words around a pause label it).
 
 Each stage uses its exact left/right context: any chunking gives the same frames.
 Stages 4-6 are in :mod:`sonotype.infer.smoothing` (mixed into :class:`StreamingSegmenter`).
@@ -58,6 +64,7 @@ import math
 import time
 import warnings
 
+import bottleneck as bn
 import numpy as np
 
 from ..preprocess import equalise_loudness
@@ -67,6 +74,7 @@ from .netpath import DELTA_LOOKAHEAD, NET_BLOCK, FeaturePath, RawPath  # noqa: F
 from .smoothing import _Rolling, _SmoothingStages, moving_median, silence_runs  # noqa: F401 (re-exported)
 
 SILENCE = "silence"
+REL_REFERENCE_S = 10.0  # the loud level of relative silence: the loudest frame of this many past seconds
 
 
 class StreamingSegmenter(_SmoothingStages):
@@ -133,6 +141,8 @@ class StreamingSegmenter(_SmoothingStages):
         self._viterbi = None if self.smoothing == "median" else FixedLagViterbi(
             cfg.min_frames(clf.classes, fr), cfg.switch_penalty, round(cfg.block * fr), round(cfg.lag * fr), cfg.floor)
         self.min_frames = max(1, int(round(self.min_silence * fr)))
+        self.rel_db = clf.prep.silence_rel_db
+        self.ref_frames = max(1, int(round(REL_REFERENCE_S * fr)))
         self.eager = bool(eager)
         self.net = RawPath(model, clf.params, eager) if clf.backend == "onnx" else FeaturePath(clf, eager)
         self.lookahead = self.net.lookahead
@@ -202,6 +212,8 @@ class StreamingSegmenter(_SmoothingStages):
         self.n_loud = 0                   # frames above the silence threshold so far
         self._P = _Rolling((len(self.classes) - 1,), np.float32)  # per-frame probs
         self._Rs = _Rolling((), bool)     # raw silence
+        self._Rq = _Rolling((), bool)     # raw silence or quiet relative to the recent loud level: not averaged
+        self._ref_tail = np.zeros(0)      # the last ref_frames - 1 frame levels (dB)
         self._C = _Rolling((2 * (len(self.classes) - 1) + 1,))    # cumulative sums
         self._C.append(np.zeros((1, self._C.data.shape[1])))
         self._S = _Rolling((len(self.classes) - 1,))               # window means
@@ -305,6 +317,16 @@ class StreamingSegmenter(_SmoothingStages):
             self._lap("silence" if self._viterbi is None else "viterbi", t)
         return out
 
+    def _quiet(self, db):
+        """Frames left out of the window means: raw silent, or ``rel_db`` under the recent loud level."""
+        silent = db < self.silence_db
+        if self.rel_db is None or not len(db):
+            return silent
+        levels = np.concatenate([self._ref_tail, db])
+        ref = bn.move_max(levels, min(self.ref_frames, len(levels)), min_count=1)[len(self._ref_tail):]
+        self._ref_tail = levels[len(levels) - (self.ref_frames - 1):] if self.ref_frames > 1 else levels[:0]
+        return silent | (db < ref - self.rel_db)
+
     def _rms_push(self, y):
         p, g = self.params, self._g
         if len(y) and not self._final:
@@ -331,5 +353,6 @@ class StreamingSegmenter(_SmoothingStages):
         power = sums[:, 0] - sums[:, 1] ** 2 / p.win_length  # the window's mean (DC) removed
         db = 10 * np.log10(np.maximum(power / p.win_length, 1e-10))
         self._Rs.append(db < self.silence_db)
+        self._Rq.append(self._quiet(db))
         self.n_loud += int(np.count_nonzero(db >= self.silence_db))
         self._q.drop_before(avail * a)
