@@ -47,7 +47,9 @@ def card(name, r, corpus, cmd, cv_text):
     rec = ", ".join(f"{k} {v}" for k, v in shown.items())
     pct = lambda v: f"{100 * v:.2f} %"
     worst = ", ".join(f"{s} {100 * v['accuracy']:.1f} %" for s, v in list(t["sources"].items())[:3])
-    cv = f"\n## Source-fold cross-validation (wide, the same recipe at a sweep budget)\n\n{cv_text}" if cv_text else ""
+    cv = (f"\n## Source-fold cross-validation (wide; folders run with --epochs 24 --epoch-clips 10000, such as "
+          f"runs/cv-full, at this model's budget, the others at the sweep budget of 8 × 6,000 clips)\n\n{cv_text}"
+          if cv_text else "")
     return f"""# SwishNet-{name} (bundled default{' — used by `sonotype classify` without --model' if name == 'wide' else ''})
 
 - **Data**: `{corpus}` (minimusan: real recordings in MUSAN's layout, 16 kHz), seeded group split
