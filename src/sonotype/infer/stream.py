@@ -317,14 +317,13 @@ class StreamingSegmenter(_SmoothingStages):
             self._lap("silence" if self._viterbi is None else "viterbi", t)
         return out
 
-    def _quiet(self, db):
-        """Frames left out of the window means: raw silent, or ``rel_db`` under the recent loud level."""
-        silent = db < self.silence_db
+    def _quiet(self, db, silent):
+        """Frames left out of the window means: ``silent`` ones, or ``rel_db`` under the recent loud level."""
         if self.rel_db is None or not len(db):
             return silent
         levels = np.concatenate([self._ref_tail, db])
         ref = bn.move_max(levels, min(self.ref_frames, len(levels)), min_count=1)[len(self._ref_tail):]
-        self._ref_tail = levels[len(levels) - (self.ref_frames - 1):] if self.ref_frames > 1 else levels[:0]
+        self._ref_tail = levels[max(0, len(levels) - self.ref_frames + 1):]
         return silent | (db < ref - self.rel_db)
 
     def _rms_push(self, y):
@@ -352,7 +351,8 @@ class StreamingSegmenter(_SmoothingStages):
             sums = sums + q[idx - off + j]
         power = sums[:, 0] - sums[:, 1] ** 2 / p.win_length  # the window's mean (DC) removed
         db = 10 * np.log10(np.maximum(power / p.win_length, 1e-10))
-        self._Rs.append(db < self.silence_db)
-        self._Rq.append(self._quiet(db))
-        self.n_loud += int(np.count_nonzero(db >= self.silence_db))
+        silent = db < self.silence_db
+        self._Rs.append(silent)
+        self._Rq.append(self._quiet(db, silent))
+        self.n_loud += len(silent) - int(np.count_nonzero(silent))
         self._q.drop_before(avail * a)
