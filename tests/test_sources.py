@@ -156,6 +156,18 @@ def test_source_weights_give_each_source_an_equal_share():
     assert half[ds.clip_labels() == 0].sum() == pytest.approx(w[ds.clip_labels() == 0].sum())  # class shares kept
 
 
+def test_noise_source_balance_evens_out_only_the_noise_sources():
+    from sonotype.train.loop import balance_power
+    feats = [np.zeros((20, n), np.float32) for n in (1000, 100, 100, 300)]
+    ds = ClipDataset(feats, [0, 0, 1, 1], 50, sources=["big", "small", "x", "y"])
+    w = ds.source_weights(balance_power("noise-source", ["speech", "noise"]))
+    src = np.array([ds.sources[ds.file_of(k)] for k in range(len(ds))])
+    share = {s: w[src == s].sum() for s in set(src)}
+    assert share["x"] == pytest.approx(share["y"])  # noise: evened out
+    assert share["big"] / share["small"] == pytest.approx(39 / 3)  # speech: as drawn naturally
+    assert balance_power("noise-source", ["speech", "music"]) == {}
+
+
 # ------------------------------------------------------------------ audit
 def test_audit_ranks_a_mislabelled_file_first(tmp_path):
     rng = np.random.default_rng(0)

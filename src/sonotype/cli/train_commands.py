@@ -35,9 +35,11 @@ def add_train(sub) -> None:
     p.add_argument("--mel-augment", action="store_true",
                    help="log-mel augmentation drawn afresh per batch: background mix, EQ, band limits, room, "
                         "SpecAugment (MFCC models)")
-    p.add_argument("--balance", choices=["none", "source", "sqrt-source"], default=TRAIN.balance,
+    p.add_argument("--balance", choices=["none", "source", "sqrt-source", "noise-source"],
+                   default=TRAIN.balance,
                    help="source: every source of a class is drawn equally often; sqrt-source: in proportion to "
-                        f"the square root of its size (default {TRAIN.balance})")
+                        "the square root of its size; noise-source: only the noise class's sources evened out "
+                        f"(default {TRAIN.balance})")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--silence-rel-db", type=float, metavar="DB",
                    help="also drop audio more than DB dB under the file's loud level before clipping, in training "

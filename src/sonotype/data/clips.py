@@ -81,11 +81,13 @@ class ClipDataset(Dataset):
     def file_of(self, k: int) -> int:
         return self.index[k][0]
 
-    def source_weights(self, power: float = 1.0) -> np.ndarray:
+    def source_weights(self, power=1.0) -> np.ndarray:
         """Per-clip sampling weights, each class keeping its share of the clips.
 
         Within a class, a source with ``n`` clips is drawn in proportion to ``n ** (1 - power)``:
-        ``power=1`` gives every (class, source) the same share, ``0.5`` the square root of its size.
+        ``power=1`` gives every (class, source) the same share, ``0.5`` the square root of its size,
+        ``0`` leaves the class as it is. ``power`` is one float, or a mapping from class index to
+        power (classes not in it: 0).
         """
         y = self.clip_labels()
         src = np.array([self.sources[i] for i, _ in self.index], dtype=object)
@@ -93,7 +95,8 @@ class ClipDataset(Dataset):
         for c in np.unique(y):
             m = y == c
             _, inv, counts = np.unique(src[m], return_inverse=True, return_counts=True)
-            share = counts ** (1.0 - power)
+            p = power.get(int(c), 0.0) if isinstance(power, dict) else power
+            share = counts ** (1.0 - p)
             w[m] = share[inv] / (counts[inv] * share.sum()) * m.sum()
         return w / w.sum()
 

@@ -36,6 +36,9 @@ RECIPES = {
     # waveform+mel, and silence also relative to the file's loud level (isolated words over a floor)
     "waveform+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                            "prep": PreprocessParams(silence_rel_db=30.0)},
+    # waveform+mel+rel30, every noise source drawn equally often (speech and music as they are)
+    "rel30-noise-balanced": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                             "prep": PreprocessParams(silence_rel_db=30.0), "balance": "noise-source"},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
     "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},

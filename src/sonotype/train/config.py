@@ -44,7 +44,7 @@ class TrainConfig:
     patience: int = 15
     seed: int = 0
     # "source": each epoch draws clips so that every (class, source) has the same share of its class;
-    # "sqrt-source": a share in proportion to the square root of its size
+    # "sqrt-source": a share in proportion to the square root of its size; "noise-source": "source" for noise only
     balance: str = "none"
     # log-mel augmentation drawn per batch (MelAugmentParams.to_dict(); stored only, the data carries it)
     mel_augment: dict | None = None

@@ -25,8 +25,17 @@ from .schedule import sgdr
 
 
 FRAMES_PER_CLIP = 16  # frames per clip a frame-wise model (SNN) trains on in each step
-# balance -> power of source_weights: "source" evens out the sources of a class, "sqrt-source" halfway
-BALANCE = {"source": 1.0, "sqrt-source": 0.5}
+# balance -> power of source_weights: "source" evens out the sources of a class, "sqrt-source" halfway;
+# a dict gives a power per class name ("noise-source": only the noise class's sources evened out)
+BALANCE = {"source": 1.0, "sqrt-source": 0.5, "noise-source": {"noise": 1.0}}
+
+
+def balance_power(balance: str, classes):
+    """``source_weights`` power of a ``balance`` name for a dataset of ``classes``."""
+    power = BALANCE[balance]
+    if isinstance(power, dict):
+        return {i: power[name] for i, name in enumerate(classes) if name in power}
+    return power
 
 
 def seed_everything(seed: int) -> None:
@@ -107,7 +116,8 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     if cfg.model == "gmm":
         return fit_gmm(data, cfg, out, log)
     run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits)
-    draw = None if cfg.balance == "none" else torch.from_numpy(data.train.source_weights(BALANCE[cfg.balance]))
+    draw = (None if cfg.balance == "none" else
+            torch.from_numpy(data.train.source_weights(balance_power(cfg.balance, data.classes))))
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.time()
         total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
