@@ -23,15 +23,17 @@ from conftest import SIGNALS, write_audio
 SR = 16000
 EXAMPLE = str(bundled_path("wide").parents[1] / "example.ogg")
 # the stated tolerance of the in-graph front end against sonotype.features (float32 DFT by
-# matrix product against scipy's float32 FFT), absolute, on MFCC values that span about ±400-570:
-# measured 0.0026 / 0.0003 on the example, at most 0.034 / 0.003 (a chirp, whose mel bands far
-# from the tone sit 100 dB down, where float32 rounding of either transform shows)
-TOL_STATIC, TOL_DELTA = 0.05, 0.005
-# the issue asked for 1e-4 and that is missed (README): float32 DFT by convolution against librosa's FFT
-# shows through the dB of quiet mel bands; measured at most 5.3e-4 / 3.2e-4 (wide / slim) of a window-averaged
-# frame probability on 100 synth files with the models bundled now (benchmarks/agree_backends.py), 6e-6 on the
-# example with classify. Labels must be identical.
-PROB_TOL = 5e-4
+# matrix product against scipy's float64 FFT), absolute, on MFCC values that span about ±400-570:
+# measured 0.0011 / 0.0001 on the example, at most 0.012 / 0.0014 (a chirp, whose mel bands far
+# from the tone sit 100 dB down, where the graph's float32 rounding shows); 0.0026 and 0.034 when
+# the torch path's FFT was float32
+TOL_STATIC, TOL_DELTA = 0.02, 0.002
+# probabilities: the issue's 1e-4, on the example and on real recordings (100 synth files of the test
+# split: at most 9e-5, benchmarks/agree_backends.py) since the torch path's FFT is float64: the rest is the
+# graph's float32 DFT. The generated tones of SYNTH below, with bins 100 dB under the tone, reach 1.3e-4
+# (window-averaged frame probabilities; 1.9e-5 for classify). Labels must be identical.
+PROB_TOL = 1e-4
+SYNTH_PROB_TOL = 2.5e-4
 
 
 def synthetic():
@@ -140,7 +142,7 @@ def test_segment_labels_and_probs_match_torch(synth_corpus, smoothing):
     for f in [EXAMPLE, *synth_corpus]:
         a, b = core.segment(f), torch_.segment(f)
         assert np.array_equal(a.frame_labels, b.frame_labels), f
-        assert np.abs(a.probs - b.probs).max() <= PROB_TOL, f
+        assert np.abs(a.probs - b.probs).max() <= (PROB_TOL if f == EXAMPLE else SYNTH_PROB_TOL), f
         assert [(s.start, s.end, s.label) for s in a.segments] == [(s.start, s.end, s.label) for s in b.segments]
 
 

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ..audio import AudioError, load
 from ..features import FeatureParams, extract
+from ..features.extract import FRONT_END
 from ..preprocess import PreprocessParams, apply
 from .augment import AugmentParams, augment
 from .cache import FeatureCache
@@ -39,7 +40,7 @@ def file_features(job: Job, params: FeatureParams, prep: PreprocessParams, cache
                   aug: AugmentParams | None = None, noise_paths=(), seed: int = 0) -> np.ndarray:
     """Static features (channels, frames) of one file, from the cache when possible."""
     p = _static(params)
-    parts = {"features": p.to_dict(), "prep": prep.to_dict()}
+    parts = {"features": p.to_dict(), "prep": prep.to_dict(), "front_end": FRONT_END}
     if job.variant:
         parts.update(aug=aug.to_dict(), variant=job.variant, seed=seed, label=job.label,
                      noise=len(noise_paths))

@@ -36,6 +36,8 @@ RECIPES = {
     # waveform+mel, and silence also relative to the file's loud level (isolated words over a floor)
     "waveform+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                            "prep": PreprocessParams(silence_rel_db=30.0)},
+    "waveform+mel+rel20": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                           "prep": PreprocessParams(silence_rel_db=20.0)},
     # waveform+mel+rel30, every noise source drawn equally often (speech and music as they are)
     "rel30-noise-balanced": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                              "prep": PreprocessParams(silence_rel_db=30.0), "balance": "noise-source"},

@@ -36,25 +36,29 @@ def _check(y: np.ndarray) -> np.ndarray:
 
 
 _STFT_BLOCK = 256  # frames per FFT call
+# how power_spectrogram computes (part of every feature cache key: features cached by another
+# front end are recomputed); "fft64": float64 FFT, float32 power
+FRONT_END = "fft64"
 
 
 @lru_cache(maxsize=16)
 def _window(n_fft: int, win_length: int) -> np.ndarray:
-    """librosa's periodic Hann window of ``win_length`` centred in ``n_fft``, as a float32 column."""
+    """librosa's periodic Hann window of ``win_length`` centred in ``n_fft``, as a float64 column."""
     import librosa
 
     w = librosa.util.pad_center(librosa.filters.get_window("hann", win_length, fftbins=True), size=n_fft)
-    return np.asarray(w, np.float32)[:, None]
+    return np.asarray(w, np.float64)[:, None]
 
 
 def power_spectrogram(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
                       win_length: int = 400) -> np.ndarray:
-    """|STFT|^2 with a Hann window, frames not centred; shape (1 + n_fft // 2, n_frames).
+    """|STFT|^2 with a Hann window, frames not centred; shape (1 + n_fft // 2, n_frames), float32.
 
     Same as ``librosa.stft(..., center=False)`` squared, computed on a strided view of the
-    frames (frame ``t`` = column ``t``) with scipy's FFT in float32. Every frame is transformed
-    on its own: a frame's value does not depend on where it is in ``y`` (block-wise extraction
-    equals whole-file extraction).
+    frames (frame ``t`` = column ``t``) with scipy's FFT in float64 (:data:`FRONT_END`): a float32
+    FFT's rounding, relative to the frame's energy, reaches the dB of bins ~80 dB under the
+    frame's peak (up to 0.006 on an MFCC). Every frame is transformed on its own: a frame's value
+    does not depend on where it is in ``y`` (block-wise extraction equals whole-file extraction).
     """
     y = _check(y)
     n = 0 if len(y) < n_fft else 1 + (len(y) - n_fft) // hop_length
@@ -67,19 +71,17 @@ def power_spectrogram(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
     import scipy.fft
 
     P = np.empty((1 + n_fft // 2, n), np.float32)
-    x = np.zeros((n_fft, min(n, _STFT_BLOCK)), np.float32)  # rows outside [a, b) stay 0
+    x = np.zeros((n_fft, min(n, _STFT_BLOCK)), np.float64)  # rows outside [a, b) stay 0
     step = hop_length * y.strides[0]
     for s in range(0, n, _STFT_BLOCK):  # blocks of frames that stay in cache
         k = min(_STFT_BLOCK, n - s)
         if k < x.shape[1]:
-            x = np.zeros((n_fft, k), np.float32)
+            x = np.zeros((n_fft, k), np.float64)
         frames = np.lib.stride_tricks.as_strided(y[s * hop_length + a:], (b - a, k), (y.strides[0], step),
                                                  writeable=False)
         np.multiply(frames, w[a:b], out=x[a:b])
         S = scipy.fft.rfft(x, axis=0, workers=1)
-        out = P[:, s:s + k]
-        np.multiply(S.real, S.real, out=out)
-        out += np.square(S.imag)
+        P[:, s:s + k] = S.real * S.real + S.imag * S.imag
     return P
 
 
