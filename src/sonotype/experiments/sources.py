@@ -38,6 +38,9 @@ RECIPES = {
                            "prep": PreprocessParams(silence_rel_db=30.0)},
     "waveform+mel+rel20": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                            "prep": PreprocessParams(silence_rel_db=20.0)},
+    # waveform+mel+rel30, loudness equalised over 1 s instead of the paper's 250 ms (keeps syllable-rate dynamics)
+    "rel30-eq1s": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                   "prep": PreprocessParams(silence_rel_db=30.0, window=1.0)},
     # waveform+mel+rel30, every noise source drawn equally often (speech and music as they are)
     "rel30-noise-balanced": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                              "prep": PreprocessParams(silence_rel_db=30.0), "balance": "noise-source"},
