@@ -293,7 +293,7 @@ def test_find_imagenet_weights():
 
 # -- registry ------------------------------------------------------------------
 def test_registry():
-    assert set(MODELS) == {"slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2", "genre_cnn"}
+    assert set(MODELS) == {"slim", "wide", "wide-rf2", "snn", "gmm", "mobilenet", "mobilenetv2", "genre_cnn"}
     with pytest.raises(ValueError, match="slim"):
         build_model("resnet")
     assert isinstance(build_model("gmm", n_components=8), GMMClassifier)
@@ -316,9 +316,24 @@ def test_model_spec_matches_its_model(name):
         assert spec.features.n_channels == model.config["n_in"]
 
 
+def test_doubled_dilations_double_the_context_for_the_same_parameters():
+    wide, rf2 = build_model("wide", n_in=60), build_model("wide-rf2", n_in=60)
+    assert sum(p.numel() for p in rf2.parameters()) == sum(p.numel() for p in wide.parameters())
+    assert (wide.receptive_field, rf2.receptive_field) == (107, 199)
+    assert "dilation" not in wide.config and build_model("wide-rf2", **rf2.config).config == rf2.config
+    x = torch.randn(1, 60, 400)
+    x2 = x.clone()
+    with torch.no_grad():
+        y = rf2.frame_logits(x)[:, :, 200]
+        x2[:, :, :200 - rf2.receptive_field] += 5.0  # frames outside frame 200's context
+        assert torch.equal(rf2.frame_logits(x2)[:, :, 200], y)
+        x2[:, :, 200 - rf2.receptive_field] += 5.0  # its oldest frame
+        assert not torch.equal(rf2.frame_logits(x2)[:, :, 200], y)
+
+
 def test_trainable_models_have_features_and_are_the_cli_choices():
     from sonotype.cli.main import build_parser
-    assert TRAINABLE == ("slim", "wide", "snn", "gmm", "mobilenet", "mobilenetv2")
+    assert TRAINABLE == ("slim", "wide", "wide-rf2", "snn", "gmm", "mobilenet", "mobilenetv2")
     assert features_for("snn").deltas == 2 and features_for("mobilenet").kind == "logmel"
     with pytest.raises(ValueError, match="unknown model 'genre_cnn'"):
         features_for("genre_cnn")

@@ -57,6 +57,7 @@ class ModelSpec:
 SPECS = {s.name: s for s in (
     ModelSpec("slim", "swishnet:swishnet_slim", MFCC, head="head.", takes_n_in=True),
     ModelSpec("wide", "swishnet:swishnet_wide", MFCC, head="head.", takes_n_in=True),
+    ModelSpec("wide-rf2", "swishnet:swishnet_wide_rf2", MFCC, head="head.", takes_n_in=True),
     ModelSpec("snn", "snn:SNN", MFCC_DELTAS, head="out.", clip_rule="vote", takes_n_in=True),
     ModelSpec("gmm", "gmm:GMMClassifier", MFCC_DELTAS, clip_rule="vote"),
     ModelSpec("mobilenet", "mobilenet:MobileNetV1", LOGMEL, head="head.2."),

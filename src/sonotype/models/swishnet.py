@@ -154,6 +154,9 @@ class SwishNet(nn.Module):
         Number of classes (speech, music, noise).
     width : int, optional
         Width multiplier: 1 for slim, 2 for wide (every filter count doubled).
+    dilation : int, optional
+        Multiplier of the dilations of blocks 4-8 (2: ``wide-rf2``, a receptive field of 199
+        frames instead of 107, same parameters).
 
     Attributes
     ----------
@@ -201,21 +204,23 @@ class SwishNet(nn.Module):
 
     clip_rule = "mean"
 
-    def __init__(self, n_in: int = 20, n_classes: int = 3, width: int = 1):
+    def __init__(self, n_in: int = 20, n_classes: int = 3, width: int = 1, dilation: int = 1):
         super().__init__()
-        n_in, n_classes, width = int(n_in), int(n_classes), int(width)
-        if n_in < 1 or n_classes < 1 or width < 1:
-            raise ValueError("n_in, n_classes and width must be >= 1")
+        n_in, n_classes, width, dilation = int(n_in), int(n_classes), int(width), int(dilation)
+        if n_in < 1 or n_classes < 1 or width < 1 or dilation < 1:
+            raise ValueError("n_in, n_classes, width and dilation must be >= 1")
         self.config = {"n_in": n_in, "n_classes": n_classes, "width": width}
-        w = width
+        if dilation != 1:  # absent at 1, so the configs (and digests) of earlier checkpoints are unchanged
+            self.config["dilation"] = dilation
+        w, d = width, dilation
         self.block1 = TwoBranchBlock(n_in, 16 * w)
         self.block2 = TwoBranchBlock(16 * w, 8 * w)
         self.block3 = TwoBranchBlock(8 * w, 8 * w)
-        self.block4 = GatedConv(8 * w, 16 * w, 3, dilation=1)
-        self.block5 = GatedConv(8 * w, 16 * w, 3, dilation=3)
-        self.block6 = GatedConv(8 * w, 16 * w, 3, dilation=6)
-        self.block7 = GatedConv(8 * w, 16 * w, 3, dilation=12)
-        self.block8 = GatedConv(8 * w, 32 * w, 3, dilation=24)
+        self.block4 = GatedConv(8 * w, 16 * w, 3, dilation=1 * d)
+        self.block5 = GatedConv(8 * w, 16 * w, 3, dilation=3 * d)
+        self.block6 = GatedConv(8 * w, 16 * w, 3, dilation=6 * d)
+        self.block7 = GatedConv(8 * w, 16 * w, 3, dilation=12 * d)
+        self.block8 = GatedConv(8 * w, 32 * w, 3, dilation=24 * d)
         head_in = 3 * (8 * w) + 16 * w
         self.head = nn.Conv1d(head_in, n_classes, 1)
         # Longest causal path: block 1 -> ... -> block 8 (block 8 follows block 7).
@@ -263,4 +268,11 @@ def swishnet_slim(**kwargs) -> SwishNet:
 def swishnet_wide(**kwargs) -> SwishNet:
     """SwishNet-wide (``width=2`` unless given)."""
     kwargs.setdefault("width", 2)
+    return SwishNet(**kwargs)
+
+
+def swishnet_wide_rf2(**kwargs) -> SwishNet:
+    """SwishNet-wide with its dilations doubled (``width=2, dilation=2`` unless given)."""
+    kwargs.setdefault("width", 2)
+    kwargs.setdefault("dilation", 2)
     return SwishNet(**kwargs)
