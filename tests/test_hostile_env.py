@@ -164,3 +164,23 @@ def test_index_arguments_are_not_mistaken_for_lists(ck, tmp_path, capsys):
     assert main(["index", str(tmp_path / "a.opus"), "--out", str(tmp_path / "o.jsonl"), "--model", str(ck)]) == 0
     assert main(["index", str(tmp_path / "blob.bin"), "--out", str(tmp_path / "p.jsonl"), "--model", str(ck)]) == 2
     assert err_lines(capsys)[-1].startswith(f"sonotype: error: {tmp_path / 'blob.bin'}: not a list file (binary data")
+
+
+# --------------------------------------------------------------------------- a checkpoint that cannot be written
+def test_failed_checkpoint_write_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    from sonotype.checkpoint import atomic_save
+    from sonotype.cli.commands import UserError, user_errors
+    path = tmp_path / "model.pt"
+    atomic_save({"a": 1}, path)
+    before = path.read_bytes()
+
+    def full_disk(obj, f, *a, **k):  # what torch raises when the disk fills during a save
+        Path(f).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0\nmore")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(UserError) as err, user_errors():
+        atomic_save({"a": 2}, path)
+    line = str(err.value)
+    assert line.startswith(f"{path}: cannot write checkpoint (") and "\n" not in line, line
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]

@@ -13,6 +13,8 @@ length, training configuration and metrics. It loads with ``weights_only=True``.
 """
 from __future__ import annotations
 
+import errno
+import shutil
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -120,11 +122,28 @@ def save_checkpoint(path, *, arch: str, kwargs: dict, model, features: FeaturePa
 
 
 def atomic_save(obj, path) -> Path:
-    """``torch.save`` to a temporary file renamed over ``path``."""
+    """``torch.save`` to a temporary file renamed over ``path``.
+
+    A failed write (disk full...), which torch reports as ``RuntimeError``, is an :class:`OSError`
+    naming ``path``; ``path`` is left as it was.
+    """
     import torch
     with atomic_path(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:
+            raise OSError(errno.EIO, f"cannot write checkpoint ({_write_cause(tmp, err)})", str(path)) from None
     return Path(path)
+
+
+def _write_cause(tmp, err) -> str:
+    """Why writing ``tmp`` failed: a full disk, or torch's own first line."""
+    try:
+        if shutil.disk_usage(Path(tmp).parent).free < 1 << 20:
+            return "no space left on device"
+    except OSError:
+        pass
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
 
 
 def load_checkpoint(path) -> dict:
