@@ -55,12 +55,12 @@ class DecoderConfig:
         Probabilities are floored at this before taking logs.
     """
 
-    # chosen with benchmarks/tune_decoder.py on 40 validation-split files, bundled wide (README)
+    # chosen with benchmarks/tune_decoder.py on validation-split files (120 and 40), bundled wide (README)
     smoothing: str = "viterbi"
     window: float = 1.0
     median: int = 200
     switch_penalty: float = 80.0
-    min_duration: tuple = (("speech", 0.2), ("music", 0.5), ("noise", 0.5))
+    min_duration: tuple = (("speech", 0.2), ("music", 1.0), ("noise", 1.0))
     min_default: float = 0.5
     block: float = 2.0      # 2 s + 1 s: as accurate as whole-file Viterbi on the grid's best point (README)
     lag: float = 1.0
