@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import os
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -378,3 +379,49 @@ def test_featurize_augmented_variant_is_deterministic(tmp_path, make_audio):
     clean = featurize(jobs[:1], MFCC, PreprocessParams(), FeatureCache(False), workers=1)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[0].shape != clean[0].shape or not np.allclose(a[0], clean[0])
+
+
+# ------------------------------------------------------------------ pruning the feature cache
+def _entry(root, key, nbytes, age_days, now):
+    f = root / key[:2] / f"{key}.npy"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(b"\0" * nbytes)
+    os.utime(f, (now - age_days * 86400, now - age_days * 86400))
+    return f
+
+
+def test_prune_cache_removes_old_entries_then_the_oldest_and_nothing_else(tmp_path):
+    from sonotype.data.cache import cache_entries, prune_cache
+    now = 2_000_000_000.0
+    keys = [f"{c}" * 40 for c in "abcd"]
+    files = [_entry(tmp_path, k, 1000, age, now) for k, age in zip(keys, (40, 20, 10, 1))]
+    foreign = tmp_path / "aa" / "notes.txt"
+    foreign.write_text("not an entry")
+    (tmp_path / "zz.npy").write_bytes(b"\0" * 5000)  # not in a two-letter folder
+    (tmp_path / "dd" / ("d" * 39 + "e.npy")).symlink_to(files[2])  # a link, even to an entry: not one
+    assert [e[0] for e in cache_entries(tmp_path)] == files  # oldest first, only the entries
+
+    dry = prune_cache(tmp_path, older_than_s=15 * 86400, now=now, dry_run=True)
+    assert dry == {"removed_files": 2, "removed_bytes": 2000, "kept_files": 2, "kept_bytes": 2000}
+    assert all(f.exists() for f in files)
+    assert prune_cache(tmp_path, older_than_s=15 * 86400, now=now)["removed_files"] == 2
+    assert [f.exists() for f in files] == [False, False, True, True]
+    r = prune_cache(tmp_path, max_bytes=1500, now=now)  # the oldest left goes until <= 1500 bytes
+    assert r == {"removed_files": 1, "removed_bytes": 1000, "kept_files": 1, "kept_bytes": 1000}
+    assert files[3].exists() and foreign.exists() and (tmp_path / "zz.npy").exists()
+    assert prune_cache(tmp_path / "missing", max_bytes=0)["removed_files"] == 0
+    with pytest.raises(ValueError, match="max_bytes"):
+        prune_cache(tmp_path, max_bytes=float("nan"))
+
+
+def test_prune_cache_command(tmp_path, capsys):
+    from sonotype.cli.main import main
+    now = __import__("time").time()
+    old = _entry(tmp_path, "e" * 40, 2000, 30, now)
+    new = _entry(tmp_path, "f" * 40, 2000, 0, now)
+    assert main(["data", "prune-cache", "--cache", str(tmp_path)]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out and old.exists()
+    assert main(["data", "prune-cache", "--cache", str(tmp_path), "--older-than", "7"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{tmp_path}: removed 1 entries") and "1 entries (0.00 GB) kept" in out
+    assert not old.exists() and new.exists()

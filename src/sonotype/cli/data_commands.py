@@ -49,6 +49,12 @@ def add_data(sub):
     q.add_argument("--cache")
     q.add_argument("--workers", type=int)
     q.set_defaults(func=data_cache)
+    q = dsub.add_parser("prune-cache", help="show the feature cache's size; remove old entries (recomputed when needed)")
+    q.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE/features or ~/.cache/sonotype/features)")
+    q.add_argument("--max-gb", type=float, help="remove the oldest entries until at most this many GB remain")
+    q.add_argument("--older-than", type=float, metavar="DAYS", help="remove entries written more than DAYS days ago")
+    q.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    q.set_defaults(func=data_prune_cache)
     return dsub
 
 
@@ -129,3 +135,15 @@ def data_cache(args):
     print(f"{len(ok)}/{len(F)} files, {sum(f.shape[1] for f in ok) / 360000:.2f} h of non-silent frames "
           f"cached in {time.time() - t:.1f} s")
     return 0 if len(ok) == len(F) else 1
+
+
+def data_prune_cache(args):
+    from ..data.cache import FeatureCache, prune_cache
+    root = FeatureCache(args.cache).root
+    with user_errors():
+        r = prune_cache(root, None if args.max_gb is None else args.max_gb * 1e9,
+                        None if args.older_than is None else args.older_than * 86400, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{root}: {verb} {r['removed_files']} entries ({r['removed_bytes'] / 1e9:.2f} GB); "
+          f"{r['kept_files']} entries ({r['kept_bytes'] / 1e9:.2f} GB) kept"
+          + ("" if args.max_gb is not None or args.older_than is not None else " (give --max-gb or --older-than to remove)"))

@@ -20,7 +20,7 @@ RANGES = {
     # seconds
     "window": (0.0, 600.0, True), "clip": (0.0, 600.0, True), "min_len": (0.0, 86400.0, True),
     "max_len": (0.0, 86400.0, True), "duration": (0.0, 86400.0, True), "offset": (0.0, INF, False),
-    "synthetic_hours": (0.0, 1000.0, True),
+    "synthetic_hours": (0.0, 1000.0, True), "older_than": (0.0, 1e6, False), "max_gb": (0.0, 1e9, False),
     # levels, rates and fractions
     "silence_db": (-200.0, 0.0, False), "silence_rel_db": (0.0, 200.0, True), "lr": (0.0, 10.0, True),
     "alpha": (0.0, 1.0, False),

@@ -91,3 +91,67 @@ class FeatureCache:
             write_npy(self._file(key), array)
         except OSError as err:
             raise cache_error(self.root, err) from None
+
+
+def _is_entry(f: Path, sub: Path) -> bool:
+    """``xx/<sha1>.npy`` with ``xx`` its first two characters: what :class:`FeatureCache` writes."""
+    name = f.name
+    return (len(name) == 44 and name.endswith(".npy") and name.startswith(sub.name)
+            and all(ch in "0123456789abcdef" for ch in name[:40]))
+
+
+def cache_entries(root) -> list:
+    """``(path, bytes, mtime)`` of every entry of a feature cache folder, oldest written first.
+
+    Only the cache's own files (``xx/<sha1>.npy``, regular, not links) are listed: anything else
+    in the folder is never touched by :func:`prune_cache`.
+    """
+    root = Path(root)
+    out = []
+    if not root.is_dir():
+        return out
+    for sub in sorted(root.iterdir()):
+        if len(sub.name) != 2 or sub.is_symlink() or not sub.is_dir():
+            continue
+        for f in sub.iterdir():
+            if _is_entry(f, sub) and not f.is_symlink() and f.is_file():
+                st = f.stat()
+                out.append((f, st.st_size, st.st_mtime))
+    return sorted(out, key=lambda e: (e[2], str(e[0])))
+
+
+def prune_cache(root, max_bytes: float | None = None, older_than_s: float | None = None,
+                now: float | None = None, dry_run: bool = False) -> dict:
+    """Remove feature-cache entries: those written over ``older_than_s`` seconds ago, then the
+    oldest until at most ``max_bytes`` remain. Entries are recomputed when next needed.
+
+    Returns
+    -------
+    dict
+        ``removed_files``, ``removed_bytes``, ``kept_files``, ``kept_bytes`` (what would be
+        removed with ``dry_run``).
+    """
+    import time
+
+    for name, v in (("max_bytes", max_bytes), ("older_than_s", older_than_s)):
+        if v is not None and not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    now = time.time() if now is None else now
+    entries = cache_entries(root)
+    total = sum(size for _, size, _ in entries)
+    gone = []
+    for f, size, mtime in entries:  # oldest first
+        old = older_than_s is not None and now - mtime > older_than_s
+        big = max_bytes is not None and total > max_bytes
+        if not (old or big):
+            continue
+        gone.append((f, size))
+        total -= size
+    if not dry_run:
+        for f, _ in gone:
+            try:
+                f.unlink()
+            except FileNotFoundError:  # removed meanwhile (another prune)
+                pass
+    return {"removed_files": len(gone), "removed_bytes": sum(s for _, s in gone),
+            "kept_files": len(entries) - len(gone), "kept_bytes": total}
