@@ -8,10 +8,10 @@ from pathlib import Path
 from sonotype.infer.segment import Segmenter
 from sonotype.evaluate.segments import score_file
 model, data = sys.argv[1], Path(sys.argv[2])
-seg = Segmenter(model, threads=1) if "threads" in Segmenter.__init__.__code__.co_varnames else Segmenter(model)
+seg = Segmenter(model)
 tot = collections.defaultdict(lambda: collections.Counter())
 for row in csv.DictReader(open(data / "index.csv")):
-    true, pred, dur = score_file(seg, data / row["audio"], data / row["truth"])
+    true, pred, _ = score_file(seg, data / row["audio"], data / row["truth"])
     for r in csv.DictReader(open(data / row["truth"])):
         if r["label"] == "silence": continue
         a, b = int(round(float(r["start"]) / 0.01)), int(round(float(r["end"]) / 0.01))

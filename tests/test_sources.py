@@ -168,6 +168,14 @@ def test_noise_source_balance_evens_out_only_the_noise_sources():
     assert balance_power("noise-source", ["speech", "music"]) == {}
 
 
+def test_cli_balance_choices_are_the_training_loop_s():
+    from sonotype.cli.main import build_parser
+    from sonotype.train.loop import BALANCE
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    balance = next(a for a in train._actions if a.dest == "balance")
+    assert tuple(balance.choices) == ("none", *BALANCE)
+
+
 # ------------------------------------------------------------------ audit
 def test_audit_ranks_a_mislabelled_file_first(tmp_path):
     rng = np.random.default_rng(0)

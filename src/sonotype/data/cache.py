@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -93,28 +94,23 @@ class FeatureCache:
             raise cache_error(self.root, err) from None
 
 
-def _is_entry(f: Path, sub: Path) -> bool:
-    """``xx/<sha1>.npy`` with ``xx`` its first two characters: what :class:`FeatureCache` writes."""
-    name = f.name
-    return (len(name) == 44 and name.endswith(".npy") and name.startswith(sub.name)
-            and all(ch in "0123456789abcdef" for ch in name[:40]))
-
-
 def cache_entries(root) -> list:
     """``(path, bytes, mtime)`` of every entry of a feature cache folder, oldest written first.
 
-    Only the cache's own files (``xx/<sha1>.npy``, regular, not links) are listed: anything else
-    in the folder is never touched by :func:`prune_cache`.
+    Only the cache's own files (named by a SHA-1 key where :meth:`FeatureCache._file` puts it;
+    regular, not links) are listed: anything else in the folder is never touched by :func:`prune_cache`.
     """
-    root = Path(root)
+    cache = FeatureCache(root)
     out = []
-    if not root.is_dir():
+    if not cache.root.is_dir():
         return out
-    for sub in sorted(root.iterdir()):
-        if len(sub.name) != 2 or sub.is_symlink() or not sub.is_dir():
+    for sub in sorted(cache.root.iterdir()):
+        if sub.is_symlink() or not sub.is_dir():
             continue
         for f in sub.iterdir():
-            if _is_entry(f, sub) and not f.is_symlink() and f.is_file():
+            key = f.stem
+            if (len(key) == 40 and all(ch in "0123456789abcdef" for ch in key) and cache._file(key) == f
+                    and not f.is_symlink() and f.is_file()):
                 st = f.stat()
                 out.append((f, st.st_size, st.st_mtime))
     return sorted(out, key=lambda e: (e[2], str(e[0])))
@@ -131,8 +127,6 @@ def prune_cache(root, max_bytes: float | None = None, older_than_s: float | None
         ``removed_files``, ``removed_bytes``, ``kept_files``, ``kept_bytes`` (what would be
         removed with ``dry_run``).
     """
-    import time
-
     for name, v in (("max_bytes", max_bytes), ("older_than_s", older_than_s)):
         if v is not None and not (np.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
