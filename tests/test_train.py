@@ -102,6 +102,23 @@ def test_same_seed_same_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_weight_decay_shrinks_weights_and_label_smoothing_raises_the_loss(tmp_path):
+    data = toy_data()
+    base = dict(model="slim", clip=0.5, epochs=3, updates_per_epoch=4, patience=100, seed=1)
+    runs = {name: fit(data, TrainConfig(**base, **kw), tmp_path / name, log=quiet)
+            for name, kw in {"plain": {}, "wd": {"weight_decay": 0.5}, "ls": {"label_smoothing": 0.3}}.items()}
+    norm = {n: sum(float(v.float().norm() ** 2) for k, v in load_checkpoint(tmp_path / n / "model.pt")["state"].items()
+                   if k.endswith("weight")) for n in ("plain", "wd")}
+    assert norm["wd"] < norm["plain"]
+    # smoothed targets keep the loss away from 0: its floor is the smoothed target's entropy
+    assert runs["ls"]["history"][-1]["train_loss"] > runs["plain"]["history"][-1]["train_loss"]
+    assert load_checkpoint(tmp_path / "ls" / "model.pt")["config"]["label_smoothing"] == 0.3
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(weight_decay=-1)
+
+
 def test_gmm_fit_through_trainer(tmp_path):
     data = toy_data(MFCC_DELTAS)
     r = fit(data, TrainConfig(model="gmm", clip=0.5, gmm_components=2, gmm_frames=2000), tmp_path / "g", log=quiet)

@@ -42,9 +42,12 @@ TRUTH_FIELDS = ["start", "end", "label", "source", "offset"]
 
 
 def slot_db(y: np.ndarray, slot: int) -> np.ndarray:
-    """RMS in dBFS of consecutive non-overlapping ``slot``-sample slots (partial last one dropped)."""
+    """Level in dBFS of consecutive non-overlapping ``slot``-sample slots (partial last one dropped).
+
+    Each slot's mean (DC) is removed first, as the segmenter's silence detector does: a pause
+    recorded with a DC offset is silence, not the offset's level."""
     n = len(y) // slot
-    p = (np.asarray(y[:n * slot], np.float64).reshape(n, slot) ** 2).mean(1)
+    p = np.asarray(y[:n * slot], np.float64).reshape(n, slot).var(1)
     return 10 * np.log10(np.maximum(p, 1e-10))
 
 

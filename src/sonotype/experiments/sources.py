@@ -44,6 +44,11 @@ RECIPES = {
     # waveform+mel+rel30, every noise source drawn equally often (speech and music as they are)
     "rel30-noise-balanced": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                              "prep": PreprocessParams(silence_rel_db=30.0), "balance": "noise-source"},
+    # waveform+mel+rel30 with label smoothing 0.1 / decoupled weight decay 0.05 (AdamW)
+    "rel30-ls": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                 "prep": PreprocessParams(silence_rel_db=30.0), "label_smoothing": 0.1},
+    "rel30-wd": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+                 "prep": PreprocessParams(silence_rel_db=30.0), "weight_decay": 0.05},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
     "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},

@@ -49,6 +49,9 @@ class TrainConfig:
     # log-mel augmentation drawn per batch (MelAugmentParams.to_dict(); stored only, the data carries it)
     mel_augment: dict | None = None
     class_weights: bool = True
+    # label smoothing of the cross-entropy (0: none) and decoupled weight decay (AdamW when > 0)
+    label_smoothing: float = 0.0
+    weight_decay: float = 0.0
     gmm_components: int = 256
     gmm_frames: int = 40000
     device: str = "auto"
@@ -60,6 +63,11 @@ class TrainConfig:
     init_checkpoint: str | None = None
     # knowledge distillation (teacher logits are passed to fit); None: plain training
     distill: DistillConfig | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:
+            raise ValueError(f"need 0 <= label_smoothing < 1 and weight_decay >= 0, got "
+                             f"{self.label_smoothing:g} and {self.weight_decay:g}")
 
     def to_dict(self) -> dict:
         """Plain dict for the checkpoint (``distill``: ``{}`` when there is no teacher)."""

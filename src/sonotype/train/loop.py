@@ -66,16 +66,16 @@ def evaluate_clips(model, ds, classes) -> dict:
     return {"accuracy": float(np.mean(P.argmax(1) == y)), "loss": nll, "n": int(len(y))}
 
 
-def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None):
+def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None, smoothing: float = 0.0):
     inner = model.module if hasattr(model, "module") else model
     if getattr(inner, "clip_rule", "mean") == "vote":
         if inner.receptive_field == 0 and xb.shape[2] > FRAMES_PER_CLIP:
             # frame-wise models: a random subset of frames per clip (neighbours are near copies)
             xb = xb[:, :, torch.randperm(xb.shape[2])[:FRAMES_PER_CLIP]]
         fl = inner.frame_logits(xb)
-        return F.cross_entropy(fl, yb[:, None].expand(-1, fl.shape[2]), weight=weight)
+        return F.cross_entropy(fl, yb[:, None].expand(-1, fl.shape[2]), weight=weight, label_smoothing=smoothing)
     logits = model(xb)
-    hard = F.cross_entropy(logits, yb, weight=weight)
+    hard = F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
     if soft is None:
         return hard
     return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight)
@@ -172,7 +172,8 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
     model = model.to(device)
     n = len(data.train) if not cfg.epoch_clips else min(len(data.train), cfg.epoch_clips)
     batch = max(8, math.ceil(n / cfg.updates_per_epoch))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0 \
+        else torch.optim.Adam(model.parameters(), lr=cfg.lr)
     counts = np.bincount(data.train.clip_labels(), minlength=len(data.classes)).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32, device=device) \
         if cfg.class_weights else None
@@ -228,7 +229,7 @@ def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
         soft = None if run.soft is None else run.soft[ks].to(run.device)
         for grp in run.opt.param_groups:
             grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
-        total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill))
+        total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill, cfg.label_smoothing))
         bar.set_postfix(loss=f"{total / (b + 1):.4f}")
     return total, len(bar)
 
