@@ -56,7 +56,7 @@ def confusion_scores(conf, classes) -> dict:
     non_hit = sum(c[i, j] for i in range(len(classes)) for j in range(c.shape[1]) if i != sp and j != sp)
     return {"frames": int(n), "accuracy": float(np.trace(c[:, :len(classes)]) / n),
             "speech_accuracy": float((speech_hit + non_hit) / n),
-            "recall": {k: float(c[i, i] / c[i].sum()) for i, k in enumerate(classes)},
+            "recall": {k: float(c[i, i] / c[i].sum()) if c[i].sum() else float("nan") for i, k in enumerate(classes)},
             "speech_to_silence": float(c[sp, -1] / c[sp].sum())}
 
 

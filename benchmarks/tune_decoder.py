@@ -10,6 +10,10 @@ Use a corpus made from the **validation** split, never test::
     sonotype synth-segments --corpus musan:PATH --subset val --n 40 --out /tmp/synthval
     python benchmarks/tune_decoder.py --data /tmp/synthval --model wide --out runs/tune-wide.json
 
+or by source-fold CV: every fold's files (``benchmarks/segment_cv.py``) decoded from the fold's model::
+
+    python benchmarks/tune_decoder.py --cv runs/cv-full/waveform+mel+rel30 --data runs/segcv --out runs/tune-cv.json
+
 The JSON's ``config`` is a :class:`~sonotype.infer.decode.DecoderConfig` (``DecoderConfig.from_json``);
 copy its values into ``DecoderConfig``'s defaults to make them the defaults.
 """
@@ -58,15 +62,19 @@ def score(prepared, decode, classes) -> dict:
     return {"accuracy": hit / total, "speech_accuracy": speech_hit / total}
 
 
-def tune(data, model="wide", limit=None, grid=GRID) -> dict:
-    """Score the grid (and the median filter) on ``data``; the best point by 3-class accuracy."""
-    clf = Classifier(model)
-    files = read_index(data)[:limit]
-    classes = list(clf.classes)
+def tune(data, model="wide", limit=None, grid=GRID, pairs=None) -> dict:
+    """Score the grid (and the median filter) on ``data``; the best point by 3-class accuracy.
+
+    ``pairs`` (a list of ``(model, data)``) scores several models each on its own files, pooled:
+    the folds of a source-fold CV, each fold's files segmented by the model that never heard them
+    (``benchmarks/segment_cv.py`` makes such corpora)."""
+    pairs = pairs or [(model, data)]
+    models = [(Classifier(m), read_index(d)[:limit]) for m, d in pairs]
+    classes = list(models[0][0].classes)
     rows = []
     for window in grid["window"]:
         t0 = time.perf_counter()
-        prepared = prepare(clf, files, window)
+        prepared = [p for clf, files in models for p in prepare(clf, files, window)]
         print(f"window {window:g} s: network + window mean in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         med = score(prepared, lambda p, s: np.where(s, len(classes), moving_median(p, 200).argmax(1)), classes)
         rows.append({"smoothing": "median", "window": window, "median": 200, **med})
@@ -80,13 +88,25 @@ def tune(data, model="wide", limit=None, grid=GRID) -> dict:
     best = max((r for r in rows if r["smoothing"] == "viterbi"), key=lambda r: r["accuracy"])
     config = DEFAULT.with_(window=best["window"], switch_penalty=best["switch_penalty"],
                            min_duration=best["min_duration"])
-    return {"model": str(model), "data": str(data), "files": len(files), "grid": rows, "best": best,
-            "config": config.to_dict()}
+    return {"pairs": [[str(m), str(d)] for m, d in pairs], "files": sum(len(f) for _, f in models),
+            "grid": rows, "best": best, "config": config.to_dict()}
+
+
+def cv_pairs(cv, data) -> list:
+    """``(FOLD/model.pt, DATA/FOLD)`` of every fold of a source-fold CV recipe folder ``cv`` whose
+    corpus ``benchmarks/segment_cv.py --out DATA`` made."""
+    pairs = [(f / "model.pt", Path(data) / f.name) for f in sorted(Path(cv).glob("fold*"))
+             if (f / "model.pt").is_file() and (Path(data) / f.name / "index.csv").is_file()]
+    if not pairs:
+        raise SystemExit(f"no fold with both {cv}/foldF/model.pt and {data}/foldF/index.csv")
+    return pairs
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="tune the Viterbi decoder on a validation synth-segments corpus")
-    ap.add_argument("--data", required=True, help="folder made by 'sonotype synth-segments --subset val'")
+    ap.add_argument("--data", required=True, help="folder made by 'sonotype synth-segments --subset val' (with --cv: "
+                                                  "the --out folder of benchmarks/segment_cv.py)")
+    ap.add_argument("--cv", help="a source-fold CV recipe folder (fold*/model.pt): each fold's model on DATA/foldF")
     ap.add_argument("--model", default="wide", help="bundled name or checkpoint (default wide, the default model)")
     ap.add_argument("--limit", type=int, help="only the first N files")
     for key, values in GRID.items():
@@ -97,7 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="write the grid, the best point and its config here (JSON)")
     args = ap.parse_args(argv)
     grid = {k: tuple(float(v) for v in getattr(args, k).split(",")) for k in GRID}
-    result = tune(args.data, args.model, args.limit, grid)
+    pairs = cv_pairs(args.cv, args.data) if args.cv else None
+    result = tune(args.data, args.model, args.limit, grid, pairs)
     for r in sorted(result["grid"], key=lambda r: -r["accuracy"])[:10]:
         print(json.dumps(r))
     print("best:", json.dumps(result["config"]))

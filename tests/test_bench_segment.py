@@ -199,3 +199,51 @@ def test_tune_decoder_on_tiny_corpus(ck, tmp_path):
     cfg = DecoderConfig.from_json(out)
     assert cfg.window == 0.5 and cfg.switch_penalty == res["best"]["switch_penalty"]
     assert dict(cfg.min_duration)["speech"] == 0.2
+
+
+def _tiny_cv(ck, tmp_path):
+    """A two-fold CV folder (the same checkpoint as each fold's model) and its fold corpora."""
+    import shutil
+    y = np.concatenate(list(synthetic_blocks(6.0, seed=6)))
+    for f in ("fold0", "fold1"):
+        (tmp_path / "cv" / f).mkdir(parents=True)
+        shutil.copy(ck, tmp_path / "cv" / f / "model.pt")
+        d = tmp_path / "data" / f
+        d.mkdir(parents=True)
+        sf.write(d / "f0.wav", y, SR, subtype="PCM_16")
+        (d / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
+        (d / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
+    return tmp_path / "cv", tmp_path / "data"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tune_decoder_by_source_fold_cv(ck, tmp_path):
+    tune = _load("tune_decoder")
+    cv, data = _tiny_cv(ck, tmp_path)
+    out = tmp_path / "tune.json"
+    assert tune.main(["--cv", str(cv), "--data", str(data), "--window", "0.5", "--switch-penalty", "5",
+                      "--speech", "0.2", "--other", "0.5", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["files"] == 2 and [Path(m).parent.name for m, _ in res["pairs"]] == ["fold0", "fold1"]
+    with pytest.raises(SystemExit, match="no fold"):
+        tune.cv_pairs(cv, tmp_path / "nowhere")
+
+
+def test_segment_cv_pools_the_folds(ck, tmp_path):
+    seg_cv = _load("segment_cv")
+    cv, data = _tiny_cv(ck, tmp_path)
+    res = seg_cv.run(cv, "unused:corpus", data, n=1, vads=False)   # fold corpora exist: nothing is drawn
+    assert [f["fold"] for f in res["folds"]] == ["fold0", "fold1"]
+    # the same model on the same file in both folds: pooled scores equal each fold's, frames add up
+    assert res["pooled"]["frames"] == sum(f["frames"] for f in res["folds"])
+    assert res["pooled"]["accuracy"] == pytest.approx(res["folds"][0]["accuracy"])
+    s = seg_cv.confusion_scores([[8, 1, 0, 1], [2, 6, 0, 0], [0, 0, 2, 0]], ["speech", "music", "noise"])
+    assert s["accuracy"] == pytest.approx(16 / 20) and s["speech_accuracy"] == pytest.approx((8 + 6 + 2) / 20)
+    assert s["speech_to_silence"] == pytest.approx(0.1)
+    assert "pooled" in seg_cv.table(res)
