@@ -110,7 +110,7 @@ def pool(scores) -> dict:
 
     def ratio(a, b):
         return a / b if b else float("nan")
-    return {"frames": tot["frames"], "accuracy": ratio(tot["correct"], tot["frames"]),
+    return {**tot, "accuracy": ratio(tot["correct"], tot["frames"]),   # the counts too: pooled results pool again
             "speech_recall": ratio(tot["_speech_hit"], tot["_speech"]),
             "nonspeech_recall": ratio(tot["_non_hit"], tot["_non"])}
 

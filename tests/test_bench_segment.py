@@ -148,6 +148,8 @@ def test_peers_frame_accuracy_hand_made():
     assert b["frames"] == 8 and b["correct"] == 5
     pooled = peers.pool([a, b])
     assert pooled["frames"] == 14 and pooled["accuracy"] == pytest.approx(9 / 14)
+    again = peers.pool([peers.pool([a]), peers.pool([b, a])])   # pooled results pool again (segment_cv's folds)
+    assert again == peers.pool([a, b, a])
 
 
 def test_peers_window_and_span_mapping():
