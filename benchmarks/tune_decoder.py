@@ -1,4 +1,4 @@
-"""Tune the Viterbi decoder (switch penalty, minimum durations, window) on a validation corpus.
+"""Tune the Viterbi decoder (switch penalty, minimum durations, window, noise prior) on a validation corpus.
 
 The network and the window mean run once per file and window; every grid point then only decodes
 (:func:`sonotype.infer.decode.viterbi_codes`, the same code path as the segmenter). Scored as the
@@ -34,7 +34,7 @@ from sonotype.infer.decode import DEFAULT, viterbi_codes
 from sonotype.infer.smoothing import moving_median
 
 GRID = {"window": (1.0, 2.0), "switch_penalty": (20.0, 40.0, 80.0, 160.0, 320.0),
-        "speech": (0.2, 0.3), "other": (0.5, 1.0)}
+        "speech": (0.2, 0.3), "other": (0.5, 1.0), "noise_prior": (0.0, -0.5)}
 
 
 def prepare(clf, files, window):
@@ -76,18 +76,23 @@ def tune(data, model="wide", limit=None, grid=GRID, pairs=None) -> dict:
         t0 = time.perf_counter()
         prepared = [p for clf, files in models for p in prepare(clf, files, window)]
         print(f"window {window:g} s: network + window mean in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        med = score(prepared, lambda p, s: np.where(s, len(classes), moving_median(p, 200).argmax(1)), classes)
-        rows.append({"smoothing": "median", "window": window, "median": 200, **med})
-        for pen, sp, other in itertools.product(grid["switch_penalty"], grid["speech"], grid["other"]):
-            cfg = DEFAULT.with_(window=window, switch_penalty=pen,
-                                min_duration={c: (sp if c == "speech" else other) for c in classes})
-            m = cfg.min_frames(classes, 100)
-            dec = lambda p, s: viterbi_codes(p, s, m, pen, round(cfg.block * 100), round(cfg.lag * 100), cfg.floor)
-            rows.append({"smoothing": "viterbi", "window": window, "switch_penalty": pen,
-                         "min_duration": cfg.to_dict()["min_duration"], **score(prepared, dec, classes)})
+        for prior in grid["noise_prior"]:
+            offsets = DEFAULT.with_(log_prior={"noise": prior}).prior_offsets(classes)
+            w = np.exp(offsets)
+            med = score(prepared, lambda p, s: np.where(s, len(classes), (moving_median(p, 200) * w).argmax(1)),
+                        classes)
+            rows.append({"smoothing": "median", "window": window, "median": 200, "noise_prior": prior, **med})
+            for pen, sp, other in itertools.product(grid["switch_penalty"], grid["speech"], grid["other"]):
+                cfg = DEFAULT.with_(window=window, switch_penalty=pen, log_prior={"noise": prior},
+                                    min_duration={c: (sp if c == "speech" else other) for c in classes})
+                m = cfg.min_frames(classes, 100)
+                dec = lambda p, s: viterbi_codes(p, s, m, pen, round(cfg.block * 100), round(cfg.lag * 100),
+                                                 cfg.floor, offsets)
+                rows.append({"smoothing": "viterbi", "window": window, "switch_penalty": pen, "noise_prior": prior,
+                             "min_duration": cfg.to_dict()["min_duration"], **score(prepared, dec, classes)})
     best = max((r for r in rows if r["smoothing"] == "viterbi"), key=lambda r: r["accuracy"])
     config = DEFAULT.with_(window=best["window"], switch_penalty=best["switch_penalty"],
-                           min_duration=best["min_duration"])
+                           min_duration=best["min_duration"], log_prior={"noise": best["noise_prior"]})
     return {"pairs": [[str(m), str(d)] for m, d in pairs], "files": sum(len(f) for _, f in models),
             "grid": rows, "best": best, "config": config.to_dict()}
 
@@ -113,7 +118,8 @@ def main(argv=None) -> int:
         ap.add_argument(f"--{key.replace('_', '-')}", default=",".join(f"{v:g}" for v in values),
                         help=f"grid of {key} (comma-separated; default %(default)s)"
                              + (" minimum speech duration, s" if key == "speech" else "")
-                             + (" minimum music / noise duration, s" if key == "other" else ""))
+                             + (" minimum music / noise duration, s" if key == "other" else "")
+                             + (" log-prior offset of noise, nats" if key == "noise_prior" else ""))
     ap.add_argument("--out", help="write the grid, the best point and its config here (JSON)")
     args = ap.parse_args(argv)
     grid = {k: tuple(float(v) for v in getattr(args, k).split(",")) for k in GRID}

@@ -193,7 +193,7 @@ def test_tune_decoder_on_tiny_corpus(ck, tmp_path):
     (tmp_path / "f0.csv").write_text("start,end,label\n0,2,speech\n2,3,silence\n3,6,music\n")
     (tmp_path / "index.csv").write_text("name,audio,truth,duration,segments\nf0,f0.wav,f0.csv,6.0,3\n")
     out = tmp_path / "tune.json"
-    assert tune.main(["--data", str(tmp_path), "--model", ck, "--window", "0.5", "--switch-penalty", "1,5",
+    assert tune.main(["--data", str(tmp_path), "--model", ck, "--window", "0.5", "--switch-penalty", "1,5", "--noise-prior", "0",
                       "--speech", "0.2", "--other", "0.5,1", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert [r["smoothing"] for r in res["grid"]] == ["median"] + ["viterbi"] * 4
@@ -230,7 +230,7 @@ def test_tune_decoder_by_source_fold_cv(ck, tmp_path):
     cv, data = _tiny_cv(ck, tmp_path)
     out = tmp_path / "tune.json"
     assert tune.main(["--cv", str(cv), "--data", str(data), "--window", "0.5", "--switch-penalty", "5",
-                      "--speech", "0.2", "--other", "0.5", "--out", str(out)]) == 0
+                      "--speech", "0.2", "--other", "0.5", "--noise-prior", "0,-0.5", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["files"] == 2 and [Path(m).parent.name for m, _ in res["pairs"]] == ["fold0", "fold1"]
     with pytest.raises(SystemExit, match="no fold"):

@@ -88,6 +88,21 @@ def test_recording_shorter_than_every_minimum_gets_one_class():
     assert (viterbi_codes(p, sil, [30, 40, 50], 5.0, 100, 100) == 3).all()   # merged into the silence
 
 
+def test_log_prior_offsets_shift_the_decision():
+    # noise a little ahead of speech on every frame: decoded noise, unless the prior lowers it
+    p = np.tile([0.40, 0.15, 0.45], (300, 1))
+    sil = np.zeros(300, bool)
+    assert (viterbi_codes(p, sil, [20, 100, 100], 80.0, 200, 100) == 2).all()
+    assert (viterbi_codes(p, sil, [20, 100, 100], 80.0, 200, 100, offsets=[0.0, 0.0, -0.5]) == 0).all()
+    assert (viterbi_codes(p, sil, [20, 100, 100], 80.0, 200, 100, offsets=[0.0, 0.0, 0.0]) == 2).all()
+    c = DecoderConfig().with_(log_prior={"noise": -0.5, "music": 0.25})
+    assert list(c.prior_offsets(["speech", "music", "noise"])) == [0.0, 0.25, -0.5]
+    assert c.to_dict()["log_prior"] == {"noise": -0.5, "music": 0.25}
+    assert DecoderConfig().with_(**{k: v for k, v in c.to_dict().items()}) == c
+    with pytest.raises(ValueError, match="finite"):
+        DecoderConfig(log_prior=(("noise", float("inf")),))
+
+
 def test_config():
     c = DecoderConfig().with_(min_duration={"speech": 0.25, "music": 1.0})
     assert list(c.min_frames(["speech", "music", "other"], 100)) == [25, 100, round(100 * c.min_default)]

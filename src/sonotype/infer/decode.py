@@ -53,6 +53,9 @@ class DecoderConfig:
         Seconds looked ahead past a block (raised to the longest minimum duration).
     floor : float
         Probabilities are floored at this before taking logs.
+    log_prior : tuple of (str, float)
+        Offset in nats added to a class's log-probability before decoding (both smoothings; a
+        class not named: 0): a prior over the classes. Reported confidences stay the model's.
     """
 
     # chosen with benchmarks/tune_decoder.py on validation-split files (120 and 40), bundled wide (README)
@@ -65,6 +68,8 @@ class DecoderConfig:
     block: float = 2.0      # 2 s + 1 s: as accurate as whole-file Viterbi on the grid's best point (README)
     lag: float = 1.0
     floor: float = 1e-4
+    # chosen by source-fold CV of segmentation (benchmarks/segment_cv.py) and on validation files (README)
+    log_prior: tuple = (("noise", -0.5),)
 
     def __post_init__(self):
         if self.smoothing not in ("viterbi", "median"):
@@ -73,21 +78,30 @@ class DecoderConfig:
             raise ValueError("need switch_penalty >= 0, block > 0, lag >= 0 and 0 < floor < 1")
         if any(s < 0 for _, s in self.min_duration) or self.min_default < 0:
             raise ValueError("minimum durations must be >= 0")
+        if not all(np.isfinite(float(v)) for _, v in self.log_prior):
+            raise ValueError("log_prior offsets must be finite")
 
     def min_frames(self, classes, frame_rate: float) -> np.ndarray:
         """(K,) int minimum segment length in frames of each of ``classes`` (at least 1)."""
         table = dict(self.min_duration)
         return np.array([max(1, int(round(table.get(c, self.min_default) * frame_rate))) for c in classes])
 
+    def prior_offsets(self, classes) -> np.ndarray:
+        """(K,) float64 log-prior offset of each of ``classes`` (0 for a class not named)."""
+        table = dict(self.log_prior)
+        return np.array([float(table.get(c, 0.0)) for c in classes])
+
     def with_(self, **changes) -> "DecoderConfig":
-        """A copy with ``changes``; ``min_duration`` may be a dict."""
-        if isinstance(changes.get("min_duration"), dict):
-            changes["min_duration"] = tuple(changes["min_duration"].items())
+        """A copy with ``changes``; ``min_duration`` and ``log_prior`` may be dicts."""
+        for key in ("min_duration", "log_prior"):
+            if isinstance(changes.get(key), dict):
+                changes[key] = tuple(changes[key].items())
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["min_duration"] = dict(self.min_duration)
+        d["log_prior"] = dict(self.log_prior)
         return d
 
     @classmethod
@@ -244,6 +258,8 @@ class FixedLagViterbi:
         Frames of look-ahead past a block (at least ``max(min_frames)`` are used).
     floor : float
         Probabilities are floored at this before taking logs.
+    offsets : sequence of float, optional
+        (K,) log-prior offsets added to the log-probabilities (:meth:`DecoderConfig.prior_offsets`).
 
     Notes
     -----
@@ -251,9 +267,11 @@ class FixedLagViterbi:
     ``block + lag`` frames after it was pushed (:attr:`delay`), and at :meth:`finish`.
     """
 
-    def __init__(self, min_frames, switch_penalty: float, block: int, lag: int, floor: float = 1e-4):
+    def __init__(self, min_frames, switch_penalty: float, block: int, lag: int, floor: float = 1e-4,
+                 offsets=None):
         self.m = np.maximum(1, np.asarray(min_frames, np.int64))
         self.K = len(self.m)
+        self.offsets = np.zeros(self.K) if offsets is None else np.asarray(offsets, np.float64).reshape(self.K)
         self.penalty = float(switch_penalty)
         self.block = max(1, int(block))
         self.lag = max(int(lag), int(self.m.max()))
@@ -281,7 +299,7 @@ class FixedLagViterbi:
             int8 codes of the frames decided now, from frame :attr:`start` (as it was).
         """
         probs = np.asarray(probs, np.float64).reshape(-1, self.K)
-        self._lp = np.concatenate([self._lp, np.log(np.maximum(probs, self.floor))])
+        self._lp = np.concatenate([self._lp, np.log(np.maximum(probs, self.floor)) + self.offsets])
         self._sil = np.concatenate([self._sil, np.asarray(silent, bool).reshape(-1)])
         return self._run(final=False)
 
@@ -334,7 +352,7 @@ class FixedLagViterbi:
         self.start += n
 
 
-def viterbi_codes(probs, silent, min_frames, switch_penalty, block, lag, floor=1e-4) -> np.ndarray:
+def viterbi_codes(probs, silent, min_frames, switch_penalty, block, lag, floor=1e-4, offsets=None) -> np.ndarray:
     """Decode a whole recording at once: (n,) int8 codes, the same as any chunked push."""
-    dec = FixedLagViterbi(min_frames, switch_penalty, block, lag, floor)
+    dec = FixedLagViterbi(min_frames, switch_penalty, block, lag, floor, offsets)
     return np.concatenate([dec.push(probs, silent), dec.finish()])

@@ -124,7 +124,8 @@ class _SmoothingStages:
         if t1 <= t0:
             return self._empty(t0)
         M, sil = self._M.get(t0, t1), self._Q.get(t0, t1)
-        codes, conf = M.argmax(1).astype(np.int8), M.max(1)
+        codes = (M * self._prior).argmax(1).astype(np.int8)
+        conf = np.take_along_axis(M, codes[:, None].astype(np.int64), 1)[:, 0]
         codes[sil], conf[sil] = k, 1.0
         self._M.drop_before(t1), self._Q.drop_before(t1)
         self.n_decided = t1
