@@ -32,6 +32,20 @@ def test_segment_stdout_csv_covers_file(tmp_path, ck, capsys):
     assert any(r["label"] == "silence" and float(r["start"]) <= 2.1 and float(r["end"]) >= 2.9 for r in rows)
 
 
+def test_segment_prior_option(tmp_path, ck, capsys):
+    sf.write(tmp_path / "a.wav", signal(), SR)
+    labels = {}
+    for prior in ("none", "speech=-60,noise=-60", "music=-60,noise=-60"):
+        assert main(["segment", str(tmp_path / "a.wav"), "--model", str(ck), "--prior", prior]) == 0
+        labels[prior] = {r["label"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))} - {"silence"}
+    # a strong enough prior decides every non-silent frame
+    assert labels["speech=-60,noise=-60"] == {"music"} and labels["music=-60,noise=-60"] == {"speech"}
+    for bad in ("noise", "noise=x", "noise=inf"):
+        assert main(["segment", str(tmp_path / "a.wav"), "--model", str(ck), "--prior", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sonotype: error: --prior") and "Traceback" not in err
+
+
 @pytest.mark.parametrize("fmt,suffix", [("json", ".json"), ("audacity", ".txt"), ("textgrid", ".TextGrid"),
                                         ("rttm", ".rttm")])
 def test_segment_outdir_formats_and_bad_file(tmp_path, ck, capsys, fmt, suffix):

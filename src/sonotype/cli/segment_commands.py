@@ -26,6 +26,10 @@ def add_segment(sub) -> None:
     p.add_argument("--median", type=int, help=f"median filter length in 10 ms frames, --smoothing median "
                                               f"(default {DecoderConfig.median})")
     p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
+    p.add_argument("--prior", metavar="CLASS=NATS[,...]|none",
+                   help="class log-prior offsets added before decoding (default "
+                        + (",".join(f"{c}={v:g}" for c, v in DecoderConfig().log_prior) or "none")
+                        + ", DecoderConfig.log_prior); 'none': the model's probabilities as they are")
     p.add_argument("--format", choices=["csv", "audacity", "rttm", "json", "textgrid"], default="csv")
     p.add_argument("-o", "--out", help="output folder: one file per input (default: stdout)")
     p.add_argument("--report", help="also write a self-contained HTML report (one input: this path; "
@@ -97,7 +101,7 @@ def segment(args):
     with user_errors():
         from ..infer import Classifier
         seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
-                        silence_db=args.silence_db, smoothing=args.smoothing)
+                        silence_db=args.silence_db, smoothing=args.smoothing, decoder=_decoder(args.prior))
         _check_segment_outputs(args, files)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,25 @@ def segment(args):
     return 1 if failed else 0
 
 
+def _decoder(prior) -> DecoderConfig | None:
+    """The decoder of ``--prior`` (None: the defaults)."""
+    if prior is None:
+        return None
+    if prior.strip().lower() == "none":
+        return DecoderConfig().with_(log_prior=())
+    table = {}
+    for part in prior.split(","):
+        name, _, value = part.partition("=")
+        try:
+            table[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--prior: expected CLASS=NATS[,...] or none, got {part!r}") from None
+    try:
+        return DecoderConfig().with_(log_prior=table)
+    except ValueError as err:
+        raise UserError(f"--prior: {err}") from None
+
+
 def _segment_stream(args):
     from ..infer import StreamingSegmenter
     from ..infer.pcm import stream_segments
@@ -141,7 +164,8 @@ def _segment_stream(args):
     with user_errors():
         from ..infer import Classifier
         st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
-                                median=args.median, silence_db=args.silence_db, smoothing=args.smoothing)
+                                median=args.median, silence_db=args.silence_db, smoothing=args.smoothing,
+                                decoder=_decoder(args.prior))
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
     for start, end, label, conf in stream_segments(st, sys.stdin.buffer, args.rate):
         print(f"{start:.2f},{end:.2f},{label},{conf:.3f}", flush=True)
