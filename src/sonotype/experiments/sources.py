@@ -49,6 +49,9 @@ RECIPES = {
                  "prep": PreprocessParams(silence_rel_db=30.0), "label_smoothing": 0.1},
     "rel30-wd": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
                  "prep": PreprocessParams(silence_rel_db=30.0), "weight_decay": 0.05},
+    # the deployed recipe with three waveform copies per file instead of one (same clips per epoch)
+    "waveform3+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams(),
+                            "prep": PreprocessParams(silence_rel_db=30.0)},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
     "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},
