@@ -57,7 +57,9 @@ def confusion_scores(conf, classes) -> dict:
     return {"frames": int(n), "accuracy": float(np.trace(c[:, :len(classes)]) / n),
             "speech_accuracy": float((speech_hit + non_hit) / n),
             "recall": {k: float(c[i, i] / c[i].sum()) if c[i].sum() else float("nan") for i, k in enumerate(classes)},
-            "speech_to_silence": float(c[sp, -1] / c[sp].sum())}
+            "precision": {k: float(c[i, i] / c[:, i].sum()) if c[:, i].sum() else float("nan")
+                          for i, k in enumerate(classes)},
+            "speech_to_silence": float(c[sp, -1] / c[sp].sum()), "confusion": c.tolist()}
 
 
 def run(cv: Path, corpus: str, out: Path, n: int, decoder=None, vads: bool = True) -> dict:
@@ -95,21 +97,22 @@ def run(cv: Path, corpus: str, out: Path, n: int, decoder=None, vads: bool = Tru
 
 def table(result) -> str:
     p = result["pooled"]
+    others = [k for k in result["speech_vs_nonspeech"] if k != "sonotype"]
     lines = [f"Segmentation source-fold CV: {result['cv']}, {len(result['folds'])} folds × "
              f"{result['files_per_fold']} files, {sum(f['audio_s'] for f in result['folds']) / 3600:.2f} h", "",
-             "| fold | files | h | 3-class % | speech vs non-speech % | " +
-             " | ".join(k for k in result["speech_vs_nonspeech"] if k != "sonotype") + " |",
-             "|---|---|---|---|---|" + "---|" * (len(result["speech_vs_nonspeech"]) - 1)]
-    others = [k for k in result["speech_vs_nonspeech"] if k != "sonotype"]
+             "| fold | files | h | 3-class % | speech vs non-speech % |" + "".join(f" {k} |" for k in others),
+             "|---|---|---|---|---|" + "---|" * len(others)]
     for f in result["folds"]:
         lines.append(f"| {f['fold']} | {f['files']} | {f['audio_s'] / 3600:.2f} | {100 * f['accuracy']:.2f} | "
-                     f"{100 * f['speech_accuracy']:.2f} | " + " | ".join(f"{100 * f[k]:.2f}" for k in others) + " |")
+                     f"{100 * f['speech_accuracy']:.2f} |" + "".join(f" {100 * f[k]:.2f} |" for k in others))
     svn = result["speech_vs_nonspeech"]
-    lines.append(f"| **pooled** | | | **{100 * p['accuracy']:.2f}** | **{100 * p['speech_accuracy']:.2f}** | " +
-                 " | ".join(f"**{100 * svn[k]['accuracy']:.2f}**" for k in others) + " |")
+    lines.append(f"| **pooled** | | | **{100 * p['accuracy']:.2f}** | **{100 * p['speech_accuracy']:.2f}** |" +
+                 "".join(f" **{100 * svn[k]['accuracy']:.2f}** |" for k in others))
     lines += ["", "Recall (pooled): " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in p["recall"].items()),
-              "Speech recall, speech-vs-non-speech: " +
-              ", ".join(f"{k} {100 * v['speech_recall']:.1f} %" for k, v in svn.items())]
+              "Precision (pooled): " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in p["precision"].items())]
+    if svn:
+        lines.append("Speech recall, speech-vs-non-speech: " +
+                     ", ".join(f"{k} {100 * v['speech_recall']:.1f} %" for k, v in svn.items()))
     return "\n".join(lines) + "\n"
 
 
