@@ -40,7 +40,7 @@ def test_segment_prior_option(tmp_path, ck, capsys):
         labels[prior] = {r["label"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))} - {"silence"}
     # a strong enough prior decides every non-silent frame
     assert labels["speech=-60,noise=-60"] == {"music"} and labels["music=-60,noise=-60"] == {"speech"}
-    for bad in ("noise", "noise=x", "noise=inf"):
+    for bad in ("noise", "noise=x", "noise=inf", "nosie=-0.5"):
         assert main(["segment", str(tmp_path / "a.wav"), "--model", str(ck), "--prior", bad]) == 2
         err = capsys.readouterr().err
         assert err.startswith("sonotype: error: --prior") and "Traceback" not in err

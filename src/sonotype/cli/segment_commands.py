@@ -100,8 +100,9 @@ def segment(args):
     files = list(args.files) + ([str(example_path())] if args.example or not args.files else [])
     with user_errors():
         from ..infer import Classifier
-        seg = Segmenter(Classifier(args.model, backend=args.backend), window=args.window, median=args.median,
-                        silence_db=args.silence_db, smoothing=args.smoothing, decoder=_decoder(args.prior))
+        clf = Classifier(args.model, backend=args.backend)
+        seg = Segmenter(clf, window=args.window, median=args.median, silence_db=args.silence_db,
+                        smoothing=args.smoothing, decoder=_decoder(args.prior, clf.classes))
         _check_segment_outputs(args, files)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -133,8 +134,8 @@ def segment(args):
     return 1 if failed else 0
 
 
-def _decoder(prior) -> DecoderConfig | None:
-    """The decoder of ``--prior`` (None: the defaults)."""
+def _decoder(prior, classes) -> DecoderConfig | None:
+    """The decoder of ``--prior`` for a model of ``classes`` (None: the defaults)."""
     if prior is None:
         return None
     if prior.strip().lower() == "none":
@@ -146,6 +147,9 @@ def _decoder(prior) -> DecoderConfig | None:
             table[name.strip()] = float(value)
         except ValueError:
             raise UserError(f"--prior: expected CLASS=NATS[,...] or none, got {part!r}") from None
+    unknown = sorted(set(table) - set(classes))
+    if unknown:
+        raise UserError(f"--prior: the model has no class {', '.join(unknown)} (its classes: {', '.join(classes)})")
     try:
         return DecoderConfig().with_(log_prior=table)
     except ValueError as err:
@@ -163,9 +167,9 @@ def _segment_stream(args):
         sys.modules["torch"].set_num_threads(1)
     with user_errors():
         from ..infer import Classifier
-        st = StreamingSegmenter(Classifier(args.model, backend=args.backend, threads=1), window=args.window,
-                                median=args.median, silence_db=args.silence_db, smoothing=args.smoothing,
-                                decoder=_decoder(args.prior))
+        clf = Classifier(args.model, backend=args.backend, threads=1)
+        st = StreamingSegmenter(clf, window=args.window, median=args.median, silence_db=args.silence_db,
+                                smoothing=args.smoothing, decoder=_decoder(args.prior, clf.classes))
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
     for start, end, label, conf in stream_segments(st, sys.stdin.buffer, args.rate):
         print(f"{start:.2f},{end:.2f},{label},{conf:.3f}", flush=True)
