@@ -27,8 +27,17 @@ EPOCHS = {"slim": 24, "wide": 24}  # SGDR's third cycle ends at 23.75 epochs
 RECIPE = {"clip": 2.0, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
           "seed": 0}
 WAVE_COPY = """
-  **one waveform-augmented copy of every training file** beside the original (`sonotype.data.augment`:
+  **{copies} of every training file** beside the original (`sonotype.data.augment`:
   a noise mix at 0–20 dB SNR, gain, a real 8 kHz telephone band, OGG Vorbis re-encoding, reverb) and"""
+
+
+def wave_copy_text() -> str:
+    """The deployed recipe's waveform copies, in words ('' without them)."""
+    aug = RECIPES[DEPLOYED].get("augment")
+    if aug is None:
+        return ""
+    n = int(aug.copies)
+    return WAVE_COPY.format(copies="one waveform-augmented copy" if n == 1 else f"{n} waveform-augmented copies")
 PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name, n_in=20))
 
 
@@ -57,7 +66,7 @@ def card(name, r, corpus, cmd, cv_text):
   `exclusions/minimusan.csv` (label-audit suspects) left out of every split.
 - **Recipe**: {rec}; Adam, SGDR (lr {RECIPE['lr']} → 1e-5, cycle 5 epochs × 1.5), class-weighted
   cross-entropy (recipe `{DEPLOYED}` of `sonotype reproduce sources`); each epoch draws {RECIPE['epoch_clips']}
-  random training clips;{WAVE_COPY if 'augment' in RECIPES[DEPLOYED] else ''}
+  random training clips;{wave_copy_text()}
   **log-mel augmentation drawn afresh for every clip** (`sonotype.data.melaug`: a background from the
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /
