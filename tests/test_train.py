@@ -60,6 +60,9 @@ def test_distillation_loss_by_hand():
     assert float(distillation_loss(s, t, y, T, a)) == pytest.approx(want, rel=1e-5)
     # no soft part and T = 1: plain cross-entropy
     assert float(distillation_loss(s, t, y, 1.0, 0.0)) == pytest.approx(float(F.cross_entropy(s, y)), rel=1e-6)
+    # label smoothing reaches the label part of the loss (the training loop passes TrainConfig's on)
+    assert float(distillation_loss(s, t, y, 1.0, 0.0, label_smoothing=0.2)) == pytest.approx(
+        float(F.cross_entropy(s, y, label_smoothing=0.2)), rel=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["slim", "snn"])

@@ -21,6 +21,11 @@ from ..evaluate.metrics import clip_metrics
 from ..preprocess import PreprocessParams
 from .training import train_model
 
+# waveform+mel, and silence also relative to the file's loud level (isolated words over a floor): the deployed
+# recipe, and the base of its variants below
+_REL30 = {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
+          "prep": PreprocessParams(silence_rel_db=30.0)}
+
 # recipe name -> train_model keyword arguments
 RECIPES = {
     "paper": {"deltas": 0},  # the paper's 20 static MFCCs, no augmentation
@@ -33,25 +38,17 @@ RECIPES = {
                                                                 reverb=0.4)},
     "waveform3": {"deltas": 2, "augment": AugmentParams(copies=3)},  # three waveform-augmented copies per file
     "waveform+mel": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams()},
-    # waveform+mel, and silence also relative to the file's loud level (isolated words over a floor)
-    "waveform+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                           "prep": PreprocessParams(silence_rel_db=30.0)},
-    "waveform+mel+rel20": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                           "prep": PreprocessParams(silence_rel_db=20.0)},
+    "waveform+mel+rel30": _REL30,
+    "waveform+mel+rel20": {**_REL30, "prep": PreprocessParams(silence_rel_db=20.0)},
     # waveform+mel+rel30, loudness equalised over 1 s instead of the paper's 250 ms (keeps syllable-rate dynamics)
-    "rel30-eq1s": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                   "prep": PreprocessParams(silence_rel_db=30.0, window=1.0)},
+    "rel30-eq1s": {**_REL30, "prep": PreprocessParams(silence_rel_db=30.0, window=1.0)},
     # waveform+mel+rel30, every noise source drawn equally often (speech and music as they are)
-    "rel30-noise-balanced": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                             "prep": PreprocessParams(silence_rel_db=30.0), "balance": "noise-source"},
+    "rel30-noise-balanced": {**_REL30, "balance": "noise-source"},
     # waveform+mel+rel30 with label smoothing 0.1 / decoupled weight decay 0.05 (AdamW)
-    "rel30-ls": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                 "prep": PreprocessParams(silence_rel_db=30.0), "label_smoothing": 0.1},
-    "rel30-wd": {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
-                 "prep": PreprocessParams(silence_rel_db=30.0), "weight_decay": 0.05},
+    "rel30-ls": {**_REL30, "label_smoothing": 0.1},
+    "rel30-wd": {**_REL30, "weight_decay": 0.05},
     # the deployed recipe with three waveform copies per file instead of one (same clips per epoch)
-    "waveform3+mel+rel30": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams(),
-                            "prep": PreprocessParams(silence_rel_db=30.0)},
+    "waveform3+mel+rel30": {**_REL30, "augment": AugmentParams(copies=3)},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
     # the waveform copy's channels only (gain, telephone band, codec, reverb; no second noise mix) + log-mel
     "channel+mel": {"deltas": 2, "augment": AugmentParams(noise=0.0, copies=1), "mel_augment": MelAugmentParams()},

@@ -138,10 +138,11 @@ class StreamingSegmenter(_SmoothingStages):
         self.smoothing = cfg.smoothing
         self._median_len = self.median if self.smoothing == "median" else 1
         self.m_left, self.m_right = self._median_len // 2, self._median_len - 1 - self._median_len // 2
+        offsets = cfg.prior_offsets(clf.classes)
         self._viterbi = None if self.smoothing == "median" else FixedLagViterbi(
             cfg.min_frames(clf.classes, fr), cfg.switch_penalty, round(cfg.block * fr), round(cfg.lag * fr), cfg.floor,
-            cfg.prior_offsets(clf.classes))
-        self._prior = np.exp(cfg.prior_offsets(clf.classes)).astype(np.float32)  # median: argmax of probs × prior
+            offsets)
+        self._prior = np.exp(offsets).astype(np.float32)  # median: argmax of probs × prior
         self.min_frames = max(1, int(round(self.min_silence * fr)))
         self.rel_db = clf.prep.silence_rel_db
         self.ref_frames = max(1, int(round(REL_REFERENCE_S * fr)))

@@ -6,15 +6,17 @@ import torch.nn.functional as F
 
 
 def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-                      temperature: float = 1.0, alpha: float = 0.9, weight=None) -> torch.Tensor:
+                      temperature: float = 1.0, alpha: float = 0.9, weight=None,
+                      label_smoothing: float = 0.0) -> torch.Tensor:
     """``alpha * T² * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)``.
 
-    The soft part is scaled by T² so its gradients keep their size as T changes.
+    The soft part is scaled by T² so its gradients keep their size as T changes; ``label_smoothing``
+    applies to the label part ``CE(s, y)``.
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive")
     log_p = F.log_softmax(logits / temperature, -1)
     q = F.softmax(teacher_logits / temperature, -1)
     soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2
-    hard = F.cross_entropy(logits, labels, weight=weight)
+    hard = F.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
     return alpha * soft + (1 - alpha) * hard

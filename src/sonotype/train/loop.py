@@ -75,10 +75,9 @@ def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None
         fl = inner.frame_logits(xb)
         return F.cross_entropy(fl, yb[:, None].expand(-1, fl.shape[2]), weight=weight, label_smoothing=smoothing)
     logits = model(xb)
-    hard = F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
     if soft is None:
-        return hard
-    return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight)
+        return F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
+    return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight, smoothing)
 
 
 @dataclass
