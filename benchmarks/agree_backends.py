@@ -1,24 +1,40 @@
 """Raw-audio ONNX vs torch path on a synth-segments corpus: frame labels, segments and probabilities.
 
-Usage: python benchmarks/agree_backends.py [GLOB]   (default runs/synth100/synth-*.wav, made by
-`sonotype synth-segments --corpus musan:../shared/data/minimusan --subset test --n 100 --out runs/synth100`)
+Usage: python benchmarks/agree_backends.py [GLOB] [--dft factored] [--out JSON]
+(default runs/synth100/synth-*.wav, made by `sonotype synth-segments --corpus musan:../shared/data/minimusan
+--subset test --n 100 --out runs/synth100`). ``--dft factored`` exports the bundled checkpoints with the
+factored DFT (``sonotype export --dft factored``) into a temporary folder and compares those instead.
 """
-import glob, json, sys
+import argparse
+import glob
+import json
+import tempfile
+from pathlib import Path
+
 import numpy as np
+
+from sonotype.export.raw import export_raw
 from sonotype.infer import Classifier, Segmenter
-out = {}
+
+ap = argparse.ArgumentParser()
+ap.add_argument("files", nargs="?", default="runs/synth100/synth-*.wav")
+ap.add_argument("--dft", choices=["direct", "factored"], default="direct")
+ap.add_argument("--out", default="runs/agree-synth100.json")
+args = ap.parse_args()
+out, tmp = {}, Path(tempfile.mkdtemp())
+files = sorted(glob.glob(args.files))
 for model in ("wide", "slim"):
-    onnx = Segmenter(Classifier(model, backend="onnx"))
+    core = model if args.dft == "direct" else str(export_raw(model, tmp / f"{model}.onnx", dft=args.dft))
+    onnx = Segmenter(Classifier(core, backend="onnx"))
     torch = Segmenter(Classifier(model, backend="torch"))
     same_labels = same_segments = 0
     worst = 0.0
-    files = sorted(glob.glob(sys.argv[1] if len(sys.argv) > 1 else "runs/synth100/synth-*.wav"))
     for f in files:
         a, b = onnx.segment(f), torch.segment(f)
         same_labels += bool(np.array_equal(a.frame_labels, b.frame_labels))
         same_segments += [(s.start, s.end, s.label) for s in a.segments] == [(s.start, s.end, s.label) for s in b.segments]
         worst = max(worst, float(np.abs(a.probs - b.probs).max()) if len(a.probs) else 0.0)
-    out[model] = {"files": len(files), "identical_frame_labels": same_labels, "identical_segments": same_segments,
-                  "max_prob_diff": worst}
+    out[model] = {"files": len(files), "dft": args.dft, "identical_frame_labels": same_labels,
+                  "identical_segments": same_segments, "max_prob_diff": worst}
     print(model, out[model], flush=True)
-json.dump(out, open("runs/agree-synth100.json", "w"), indent=1)
+json.dump(out, open(args.out, "w"), indent=1)

@@ -9,7 +9,8 @@ import pytest
 
 from sonotype.cli.main import main
 from sonotype.data import ClipDataset, Corpus, Item, MelAugmentParams, MelClipDataset
-from sonotype.data.melaug import augment_clip, band_curve, mel_centres, mix_power, room_tail, warp_bands
+from sonotype.data.melaug import (augment_clip, band_curve, mel_centres, mix_band_stats, mix_power, room_tail,
+                                  warp_bands)
 from sonotype.experiments import audit_labels, source_folds
 from sonotype.experiments.sources import DEPLOYED, RECIPES, fold_split
 from sonotype.features import FeatureParams, extract
@@ -130,6 +131,35 @@ def test_default_recipe_draws_are_unchanged_by_the_new_options():
     b = augment_clip(L, "speech", np.random.default_rng(3), MelAugmentParams(mixup=0.0, warp=0.0), bg,
                      mel_centres(32))
     np.testing.assert_array_equal(a, b)
+
+
+def test_freq_mixstyle_takes_the_other_clip_s_band_statistics():
+    rng = np.random.default_rng(4)
+    L = (rng.normal(0, 5, (32, 200)) - 40 + np.linspace(0, 20, 32)[:, None]).astype(np.float32)
+    B = rng.normal(-60, 10, (32, 120)).astype(np.float32)
+    out = mix_band_stats(L, B, 0.0)
+    np.testing.assert_allclose(out.mean(1), B.mean(1), atol=1e-3)
+    np.testing.assert_allclose(out.std(1), B.std(1), rtol=1e-3)
+    np.testing.assert_allclose(mix_band_stats(L, B, 1.0), L, atol=1e-4)
+    half = mix_band_stats(L, B, 0.5)
+    np.testing.assert_allclose(half.mean(1), (L.mean(1) + B.mean(1)) / 2, atol=1e-3)
+    # the shape of each band over time is kept: only its level and spread move
+    assert np.corrcoef(half[7], L[7])[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("pool, asked_for", [("any", ("speech", "music", "noise")), ("same", ("music",))])
+def test_freq_mixstyle_draws_from_its_pool(pool, asked_for):
+    L = np.random.default_rng(1).normal(-30, 5, (32, 100)).astype(np.float32)
+    asked = []
+
+    def background(kinds, rng):
+        asked.append(kinds)
+        return L[::-1].copy()
+    p = MelAugmentParams(mix=0.0, eq=0, band=0, reverb=0, gain_db=0, time_masks=0, freq_masks=0,
+                         mixstyle=1.0, mixstyle_pool=pool)
+    out = augment_clip(L, "music", np.random.default_rng(0), p, background, mel_centres(32))
+    assert asked == [asked_for]
+    assert not np.allclose(out, L)
 
 
 def test_warp_bands_moves_a_peak_up_or_down():

@@ -106,6 +106,10 @@ def add_export(sub) -> None:
     p.add_argument("--input", choices=["raw", "features"], default="raw",
                    help="raw: 16 kHz samples in, features computed in the graph (default; what classify and "
                         "segment run); features: extracted features in, standardisation inside")
+    p.add_argument("--dft", choices=["direct", "factored"], default="direct",
+                   help="raw graphs: the front end's DFT. direct (default): a strided convolution; factored: "
+                        "two small steps, about 1.9x faster for the front end and 1.1x for segmentation, "
+                        "probabilities within about 5e-4 of the torch path instead of 1e-4")
     p.set_defaults(func=export)
 
 
@@ -162,6 +166,8 @@ def export(args):
     from ..atomic import check_outputs
     with user_errors():
         check_outputs([(resolve_model(args.model), args.onnx)])
-        write = export_raw if args.input == "raw" else export_onnx
-        out = write(resolve_model(args.model), args.onnx)
+        if args.input == "raw":
+            out = export_raw(resolve_model(args.model), args.onnx, dft=args.dft)
+        else:
+            out = export_onnx(resolve_model(args.model), args.onnx)
     print(f"wrote {out} ({Path(out).stat().st_size / 1024:.1f} KB)")

@@ -47,6 +47,12 @@ class MelAugmentParams:
         SpecAugment: number of time masks per clip and their largest width in frames.
     freq_masks, freq_width : int
         SpecAugment: number of mel-band masks per clip and their largest width in bands.
+    mixup, mixup_snr_db, warp, warp_range
+        Within-class mixup (probability, SNR range) and mel-axis warping (probability, factors).
+    mixstyle : float
+        Probability of Freq-MixStyle (:func:`mix_band_stats`): each band's mean and spread over
+        time are mixed with those of another training clip (``mixstyle_pool`` "any" class or the
+        "same" class), weight ``Beta(mixstyle_alpha, mixstyle_alpha)``: a real clip's channel.
     """
 
     mix: float = 0.5
@@ -67,6 +73,9 @@ class MelAugmentParams:
     mixup_snr_db: tuple = (0.0, 10.0)
     warp: float = 0.0
     warp_range: tuple = (0.88, 1.12)
+    mixstyle: float = 0.0
+    mixstyle_alpha: float = 0.3
+    mixstyle_pool: str = "any"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,13 +161,31 @@ def warp_bands(L: np.ndarray, factor: float) -> np.ndarray:
     return (L[lo] * (1 - w) + L[hi] * w).astype(np.float32)
 
 
+def mix_band_stats(L: np.ndarray, B: np.ndarray, lam: float) -> np.ndarray:
+    """Freq-MixStyle: ``L`` (bands, frames) with each band's mean and standard deviation over time
+    replaced by ``lam`` times its own plus ``1 - lam`` times those of ``B`` (bands, any frames).
+
+    After Kim et al. / Schmid et al., DCASE 2022: the per-band statistics of a log-mel clip
+    carry its recording channel; mixing them with another clip's draws a new, real channel.
+    """
+    mu, sd = L.mean(axis=1, keepdims=True), L.std(axis=1, keepdims=True) + 1e-3
+    mu_b, sd_b = B.mean(axis=1, keepdims=True), B.std(axis=1, keepdims=True) + 1e-3
+    out = (L - mu) / sd * (lam * sd + (1 - lam) * sd_b) + lam * mu + (1 - lam) * mu_b
+    return np.maximum(out, FLOOR_DB).astype(np.float32)
+
+
 def augment_clip(L: np.ndarray, label: str, rng: np.random.Generator, p: MelAugmentParams,
                  background, centres: np.ndarray) -> np.ndarray:
     """One random chain on one dB log-mel clip ``(bands, frames)``.
 
     ``background(kinds, rng)`` returns a dB log-mel clip of the same shape from one of the
-    classes in ``kinds`` (or ``None``); it is only asked for speech and music.
+    classes in ``kinds`` (or ``None``).
     """
+    if p.mixstyle > 0 and rng.random() < p.mixstyle:
+        pool = (label,) if p.mixstyle_pool == "same" else ("speech", "music", "noise")
+        B = background(pool, rng)
+        if B is not None:
+            L = mix_band_stats(L, B, rng.beta(p.mixstyle_alpha, p.mixstyle_alpha))
     if p.mixup > 0 and rng.random() < p.mixup:
         B = background((label,), rng)
         if B is not None:

@@ -47,6 +47,9 @@ RECIPES = {
     # waveform+mel+rel30 with label smoothing 0.1 / decoupled weight decay 0.05 (AdamW)
     "rel30-ls": {**_REL30, "label_smoothing": 0.1},
     "rel30-wd": {**_REL30, "weight_decay": 0.05},
+    # sixth round: Freq-MixStyle (band statistics mixed with another clip's), any class / same class
+    "rel30-fms": {**_REL30, "mel_augment": MelAugmentParams(mixstyle=0.5)},
+    "rel30-fms-same": {**_REL30, "mel_augment": MelAugmentParams(mixstyle=0.5, mixstyle_pool="same")},
     # the deployed recipe with three waveform copies per file instead of one (same clips per epoch)
     "waveform3+mel+rel30": {**_REL30, "augment": AugmentParams(copies=3)},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},

@@ -24,7 +24,8 @@ side: ``sonotype_format`` ("sonotype-raw-onnx/1"), ``arch``, ``kwargs``, ``class
 ``FeatureParams`` preset), ``prep`` (loudness and silence settings applied before the graph),
 ``clip`` (seconds), ``clip_frames``, ``clip_rule``, ``receptive_field`` (frames),
 ``delta_context`` (frames each side), ``latency_s`` (the front end and network: ``n_fft`` samples),
-``inputs``, ``outputs``, ``source_sha1`` (of the checkpoint's weights and statistics).
+``inputs``, ``outputs``, ``source_sha1`` (of the checkpoint's weights and statistics), and
+``dft`` ("factored") on graphs exported with the factored DFT.
 """
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ OUTPUTS = ("frame_probs", "clip_probs", "features")
 class RawModel(nn.Module):
     """Front end + standardisation + network + softmax (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, params: FeatureParams, mean=None, std=None):
+    def __init__(self, model: nn.Module, params: FeatureParams, mean=None, std=None, dft: str = "direct"):
         super().__init__()
         # clip-only models (MobileNet) give clip logits; their frame_probs repeat them over time
         self.clip_only = getattr(model, "receptive_field", 0) is None
-        self.front = FrontEnd(params)
+        self.front = FrontEnd(params, dft)
         self.model = model
         self.vote = getattr(model, "clip_rule", "mean") == "vote"
         n = params.n_channels
@@ -80,7 +81,7 @@ class RawModel(nn.Module):
         return frame_probs, clip_probs, feats
 
 
-def raw_metadata(ck: dict, model) -> dict:
+def raw_metadata(ck: dict, model, dft: str = "direct") -> dict:
     """The ``metadata_props`` of a checkpoint's raw-audio graph (see the module docstring)."""
     p = FeatureParams.from_dict(ck["features"])
     clip = float(ck["clip"])
@@ -92,11 +93,11 @@ def raw_metadata(ck: dict, model) -> dict:
         "receptive_field": None if model.receptive_field is None else int(model.receptive_field),
         "delta_context": DELTA_WIDTH // 2 if (p.kind == "mfcc" and p.deltas) else 0,
         "latency_s": p.n_fft / p.sr, "inputs": list(INPUTS), "outputs": list(OUTPUTS),
-        "source_sha1": checkpoint_digest(ck, raw=True),
+        "source_sha1": checkpoint_digest(ck, raw=True), **({"dft": dft} if dft != "direct" else {}),
     }
 
 
-def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) -> Path:
+def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET, dft: str = "direct") -> Path:
     """Export a checkpoint as a raw-audio ONNX model (atomic write).
 
     Parameters
@@ -108,6 +109,9 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) ->
         The ``.onnx`` file to write.
     opset : int
         ONNX opset.
+    dft : str
+        The front end's DFT: "direct" (default) or "factored" (faster, less exact in float32;
+        :class:`~sonotype.export.frontend.FrontEnd`). The file's metadata names a factored one.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) ->
         raise ValueError("GMM has no ONNX export (only torch models: slim, wide, snn)")
     model = build_from_checkpoint(ck).float().cpu().eval()
     params = FeatureParams.from_dict(ck["features"])
-    raw = RawModel(model, params, ck.get("mean"), ck.get("std")).eval()
+    raw = RawModel(model, params, ck.get("mean"), ck.get("std"), dft).eval()
     n = params.n_fft + 99 * params.hop_length
     example = (torch.randn(1, n) * 0.1, torch.arange(100, dtype=torch.int64))
     dyn = {"samples": {0: "batch", 1: "n"}, "frame_index": {0: "frames"},
@@ -140,7 +144,7 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET) ->
                               dynamic_axes=dyn, opset_version=int(opset), do_constant_folding=True)
         proto = onnx.load(tmp)
         del proto.metadata_props[:]
-        for k, v in raw_metadata(ck, model).items():
+        for k, v in raw_metadata(ck, model, dft).items():
             prop = proto.metadata_props.add()
             prop.key, prop.value = k, json.dumps(_jsonable(v))
         proto.producer_name = "sonotype"
