@@ -235,7 +235,13 @@ def test_reproduce_sources_and_audit_cli(tmp_path, capsys, corpora):
             "--updates", "2", "--workers", "1", "--cache", str(tmp_path / "c")]
     argv = ["reproduce", "sources", "--corpus", f"musan:{corpora.musan}", "--out", str(out),
             "--recipes", "paper,deployed"] + base
-    assert main(argv + ["--only", "0"]) == 0
+    import torch
+    before = torch.get_num_threads()
+    try:
+        assert main(argv + ["--only", "0", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1  # parallel processes: one torch thread each
+    finally:
+        torch.set_num_threads(before)
     assert not (out / "sources.md").exists()
     assert main(argv) == 0
     text = capsys.readouterr().out

@@ -41,6 +41,8 @@ def add_cv_options(q) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
     q.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
+    q.add_argument("--threads", type=int, help="torch threads for training (default: all cores); 1 for each of "
+                                                "several processes run in parallel (--only)")
     q.epilog = EPILOG
 
 
@@ -71,7 +73,7 @@ def _run_cv(args, out, recipes):
     return run(args.corpus, out, folds=args.folds, model=args.model, clip=args.clip, recipes=recipes,
                seed=args.seed, only=args.only, log=_log, epochs=args.epochs, epoch_clips=args.epoch_clips,
                updates_per_epoch=args.updates, patience=args.patience, cache_dir=args.cache, workers=args.workers,
-               exclude_list=args.exclude)
+               exclude_list=args.exclude, threads=args.threads)
 
 
 def reproduce_sources(args):

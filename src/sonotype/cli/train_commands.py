@@ -61,6 +61,8 @@ def add_train(sub) -> None:
     p.add_argument("--alpha", type=float, default=DistillConfig.alpha,
                    help=f"weight of the soft-target loss (default {DistillConfig.alpha:g})")
     p.add_argument("--sweep-epochs", type=int, help="epochs per T with --temperature auto (default epochs/5)")
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores); 1 for each of several "
+                                                "trainings run in parallel")
     p.set_defaults(func=train)
 
 
@@ -128,7 +130,7 @@ def train(args):
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,
                         updates_per_epoch=args.updates_per_epoch, device=args.device, init=args.init,
                         teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
-                        sweep_epochs=args.sweep_epochs, epoch_clips=args.epoch_clips)
+                        sweep_epochs=args.sweep_epochs, epoch_clips=args.epoch_clips, threads=args.threads)
     t = r.get("test", {})
     print(f"{args.out}/model.pt: best val acc {r['best_val_accuracy']:.4f}"
           + (f", test acc {t['accuracy']:.4f}, speech-vs-non-speech {t['speech_accuracy']:.4f}" if t else "")

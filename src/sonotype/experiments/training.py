@@ -27,7 +27,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
                 alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
                 mel_augment: MelAugmentParams | None = None, exclude_list=None, prep: PreprocessParams | None = None,
-                **config) -> dict:
+                threads: int | None = None, **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
@@ -52,9 +52,14 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
     ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
     ``prep`` (default :class:`~sonotype.preprocess.PreprocessParams` ()) is the preprocessing, kept in
-    the checkpoint so that inference repeats it.
+    the checkpoint so that inference repeats it. ``threads`` sets torch's intra-op threads for
+    this process (None: torch's default, every core); 1 where several trainings share the cores
+    (two two-thread processes on two cores ran ten times slower than two one-thread ones).
     """
     out = Path(out)
+    if threads:
+        import torch
+        torch.set_num_threads(int(threads))
     resolve_init(init, model)
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
