@@ -21,6 +21,14 @@ from .teacher import teacher_logits_for
 TEMPERATURES = (1, 2, 4, 8, 10)  # the grid of temperature="auto"
 
 
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads for this process (None or 0: torch's default, every core). Use 1 where
+    several trainings share the cores: two two-thread processes on two cores ran ten times slower."""
+    if threads:
+        import torch
+        torch.set_num_threads(int(threads))
+
+
 def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/model", split: str | None = None,
                 seed: int = 0, augment: AugmentParams | None = None, holdout_source: str | None = None,
                 resume: bool = True, cache_dir=None, workers: int | None = None, log=print,
@@ -52,14 +60,10 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
     ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
     ``prep`` (default :class:`~sonotype.preprocess.PreprocessParams` ()) is the preprocessing, kept in
-    the checkpoint so that inference repeats it. ``threads`` sets torch's intra-op threads for
-    this process (None: torch's default, every core); 1 where several trainings share the cores
-    (two two-thread processes on two cores ran ten times slower than two one-thread ones).
+    the checkpoint so that inference repeats it. ``threads``: :func:`set_threads`.
     """
     out = Path(out)
-    if threads:
-        import torch
-        torch.set_num_threads(int(threads))
+    set_threads(threads)
     resolve_init(init, model)
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
