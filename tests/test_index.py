@@ -181,3 +181,37 @@ def test_inputs_and_shard_parsing(archive, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(IndexFailure, match="no audio files"):
         index(tmp_path / "empty", tmp_path / "o.jsonl", model="x")
+
+
+def test_decoder_options_reach_every_worker_and_the_settings(archive, ck, tmp_path, capsys):
+    """--smoothing and --prior are segment's; every line records the whole decoder; workers use it;
+    a resume with another decoder is refused."""
+    from sonotype.infer import Classifier, DecoderConfig, Segmenter
+
+    opts = ["--smoothing", "median", "--prior", "none", "--median", "51"]
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert main(["index", str(archive), "--out", str(one), "--model", str(ck), *opts]) == 1  # broken.wav
+    assert main(["index", str(archive), "--out", str(two), "--model", str(ck), "--workers", "2", *opts]) == 1
+    assert one.read_bytes() == two.read_bytes()
+    recs = [json.loads(x) for x in _lines(one.read_bytes())]
+    settings = recs[0]["settings"]
+    assert settings["smoothing"] == "median" and settings["median"] == 51 and settings["log_prior"] == {}
+    assert settings["switch_penalty"] == DecoderConfig().switch_penalty and settings["silence_db"] == -50.0
+    seg = Segmenter(Classifier(ck), smoothing="median", median=51, decoder=DecoderConfig().with_(log_prior=()))
+    rec = next(r for r in recs if "error" not in r)
+    want = [[round(s.start, 3), round(s.end, 3), s.label] for s in seg.segment(rec["path"]).segments]
+    assert [s[:3] for s in rec["segments"]] == want
+    index(archive, tmp_path / "d.jsonl", model=ck)
+    default = json.loads(_lines((tmp_path / "d.jsonl").read_bytes())[0])["settings"]
+    assert default == {**DecoderConfig().to_dict(), "silence_db": -50.0}  # segment's defaults
+    capsys.readouterr()
+    assert main(["index", str(archive), "--out", str(one), "--model", str(ck), "--resume", "--smoothing", "median",
+                 "--median", "51"]) == 2  # the default prior now: another decoder
+    err = capsys.readouterr().err
+    assert "other settings" in err and len(err.strip().splitlines()) == 1
+    for bad, says in (("nosie=-1", "no class nosie"), ("noise", "expected CLASS=NATS")):
+        assert main(["index", str(archive), "--out", str(tmp_path / "x.jsonl"), "--model", str(ck),
+                     "--prior", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sonotype: error: --prior") and says in err and "Traceback" not in err
+        assert not (tmp_path / "x.jsonl").exists() or not (tmp_path / "x.jsonl").read_bytes()

@@ -19,6 +19,8 @@ Add --resume so a preempted task continues where it stopped. See docs/index.md.
 
 def add_parsers(sub) -> None:
     import argparse
+
+    from .options import add_decoder_options
     p = sub.add_parser("index", help="segment every file of an archive into a resumable JSONL index",
                        description="Segment every audio file under DIR (or listed in LISTFILE, one path per "
                                    "line) and write one JSON line per file.",
@@ -30,9 +32,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--shard", metavar="i/n", help="take files k with k %% n == i-1 (1-based i)")
     p.add_argument("--resume", action="store_true",
                    help="continue an existing output: skip files done (same path and SHA-1), retry failed ones")
-    p.add_argument("--window", type=float, default=1.0, help="context window in seconds (default 1.0)")
-    p.add_argument("--median", type=int, default=200, help="median filter length in 10 ms frames (default 200)")
-    p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
+    add_decoder_options(p)
     p.add_argument("--timings", action="store_true",
                    help='add "elapsed" seconds per line (the output is then no longer reproducible)')
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -45,15 +45,17 @@ def index_cmd(args) -> int:
 
     from ..index import IndexFailure, index
     from .commands import UserError
+    from .options import prior_table
 
     def log(msg):
         tqdm.write(msg, file=sys.stderr)
 
     try:
+        prior = None if args.prior is None else prior_table(args.prior)
         s = index(args.sources, args.out, model=args.model, workers=args.workers, shard=args.shard,
                   resume=args.resume, window=args.window, median=args.median, silence_db=args.silence_db,
-                  timings=args.timings, progress=args.progress, log=log)
-    except IndexFailure as err:
+                  timings=args.timings, progress=args.progress, log=log, smoothing=args.smoothing, prior=prior)
+    except (IndexFailure, ValueError) as err:
         raise UserError(str(err)) from None
     print(f"sonotype index: {s.text()}", file=sys.stderr)
     return 1 if s.failed or s.left_out else 0

@@ -1,7 +1,8 @@
 """Options shared by several commands, and numeric options checked at the parser.
 
 :func:`add_corpus` declares the corpus options of the commands that read a corpus split;
-:func:`temperature` and :data:`BACKEND_HELP` are shared by two commands each.
+:func:`temperature` and :data:`BACKEND_HELP` are shared by two commands each; :func:`add_decoder_options`
+and :func:`decoder_for` by ``segment`` and ``index``.
 
 Numeric options are checked at the parser (finite, in range, one line, exit 2: argparse's own
 error): :func:`harden` walks a finished parser (every sub-command, also those added later) and
@@ -53,6 +54,45 @@ def add_corpus(p, required=True) -> None:
     p.add_argument("--holdout-source", help="leave-one-source-out: all files of this manifest source are the test set")
     p.add_argument("--cache", help="feature cache folder (default $SONOTYPE_CACHE or ~/.cache/sonotype)")
     p.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
+
+
+def add_decoder_options(p) -> None:
+    """``--window``, ``--smoothing``, ``--median``, ``--silence-db`` and ``--prior`` (``segment``, ``index``);
+    their defaults are :class:`~sonotype.infer.decode.DecoderConfig`'s."""
+    from ..infer.decode import DecoderConfig
+
+    d = DecoderConfig()
+    p.add_argument("--window", type=float, help=f"context window in seconds (default {d.window:g}, DecoderConfig.window)")
+    p.add_argument("--smoothing", choices=["viterbi", "median"],
+                   help="viterbi: switch penalty and minimum durations, no fragments (default); median: the paper's filter")
+    p.add_argument("--median", type=int, help=f"median filter length in 10 ms frames, --smoothing median (default {d.median})")
+    p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
+    p.add_argument("--prior", metavar="CLASS=NATS[,...]|none",
+                   help="class log-prior offsets added before decoding (default "
+                        + (",".join(f"{c}={v:g}" for c, v in d.log_prior) or "none")
+                        + ", DecoderConfig.log_prior); 'none': the model's probabilities as they are")
+
+
+def decoder_for(prior: str | None, classes):
+    """The :class:`~sonotype.infer.decode.DecoderConfig` of ``--prior`` for a model of ``classes``
+    (None: the defaults); ValueError ``--prior: ...`` for a malformed value or an unknown class."""
+    from ..infer.decode import DecoderConfig
+
+    return None if prior is None else DecoderConfig().with_prior(prior_table(prior), classes)
+
+
+def prior_table(text: str) -> dict:
+    """``--prior`` as ``{class: nats}`` (``{}`` for "none"); ValueError ``--prior: ...`` when malformed."""
+    if text.strip().lower() == "none":
+        return {}
+    table = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            table[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--prior: expected CLASS=NATS[,...] or none, got {part!r}") from None
+    return table
 
 
 def temperature(value: str):

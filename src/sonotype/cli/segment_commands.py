@@ -11,7 +11,7 @@ from pathlib import Path
 from ..audio import AudioError
 from ..infer.decode import DecoderConfig
 from .commands import UserError, _stdout, example_path, user_errors
-from .options import BACKEND_HELP, add_corpus
+from .options import BACKEND_HELP, add_corpus, add_decoder_options, decoder_for
 
 
 def add_segment(sub) -> None:
@@ -20,16 +20,7 @@ def add_segment(sub) -> None:
     p.add_argument("files", nargs="*", help="audio files ('-' with --stream: raw PCM on stdin)")
     p.add_argument("--example", action="store_true", help="segment the bundled example recording")
     p.add_argument("--model", help="bundled name (wide [default], slim) or checkpoint path")
-    p.add_argument("--window", type=float, help=f"context window in seconds (default {DecoderConfig().window:g}, DecoderConfig.window)")
-    p.add_argument("--smoothing", choices=["viterbi", "median"],
-                   help="viterbi: switch penalty and minimum durations, no fragments (default); median: the paper's filter")
-    p.add_argument("--median", type=int, help=f"median filter length in 10 ms frames, --smoothing median "
-                                              f"(default {DecoderConfig.median})")
-    p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
-    p.add_argument("--prior", metavar="CLASS=NATS[,...]|none",
-                   help="class log-prior offsets added before decoding (default "
-                        + (",".join(f"{c}={v:g}" for c, v in DecoderConfig().log_prior) or "none")
-                        + ", DecoderConfig.log_prior); 'none': the model's probabilities as they are")
+    add_decoder_options(p)
     p.add_argument("--format", choices=["csv", "audacity", "rttm", "json", "textgrid"], default="csv")
     p.add_argument("-o", "--out", help="output folder: one file per input (default: stdout)")
     p.add_argument("--report", help="also write a self-contained HTML report (one input: this path; "
@@ -102,7 +93,7 @@ def segment(args):
         from ..infer import Classifier
         clf = Classifier(args.model, backend=args.backend)
         seg = Segmenter(clf, window=args.window, median=args.median, silence_db=args.silence_db,
-                        smoothing=args.smoothing, decoder=_decoder(args.prior, clf.classes))
+                        smoothing=args.smoothing, decoder=decoder_for(args.prior, clf.classes))
         _check_segment_outputs(args, files)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -134,28 +125,6 @@ def segment(args):
     return 1 if failed else 0
 
 
-def _decoder(prior, classes) -> DecoderConfig | None:
-    """The decoder of ``--prior`` for a model of ``classes`` (None: the defaults)."""
-    if prior is None:
-        return None
-    if prior.strip().lower() == "none":
-        return DecoderConfig().with_(log_prior=())
-    table = {}
-    for part in prior.split(","):
-        name, _, value = part.partition("=")
-        try:
-            table[name.strip()] = float(value)
-        except ValueError:
-            raise UserError(f"--prior: expected CLASS=NATS[,...] or none, got {part!r}") from None
-    unknown = sorted(set(table) - set(classes))
-    if unknown:
-        raise UserError(f"--prior: the model has no class {', '.join(unknown)} (its classes: {', '.join(classes)})")
-    try:
-        return DecoderConfig().with_(log_prior=table)
-    except ValueError as err:
-        raise UserError(f"--prior: {err}") from None
-
-
 def _segment_stream(args):
     from ..infer import StreamingSegmenter
     from ..infer.pcm import stream_segments
@@ -169,7 +138,7 @@ def _segment_stream(args):
         from ..infer import Classifier
         clf = Classifier(args.model, backend=args.backend, threads=1)
         st = StreamingSegmenter(clf, window=args.window, median=args.median, silence_db=args.silence_db,
-                                smoothing=args.smoothing, decoder=_decoder(args.prior, clf.classes))
+                                smoothing=args.smoothing, decoder=decoder_for(args.prior, clf.classes))
     print(f"# latency {st.latency_s:.3f} s; start,end,label,confidence", file=sys.stderr, flush=True)
     for start, end, label, conf in stream_segments(st, sys.stdin.buffer, args.rate):
         print(f"{start:.2f},{end:.2f},{label},{conf:.3f}", flush=True)

@@ -5,7 +5,8 @@ appends one JSON line per file to a ``.jsonl`` file::
 
     {"path": "a/b.wav", "size": 1234, "sha1": "...", "duration": 12.34,
      "model": {"name": "slim", "sha1": "..."},
-     "settings": {"window": 1.0, "median": 200, "silence_db": -50.0},
+     "settings": {"smoothing": "viterbi", "window": 1.0, "median": 200, "switch_penalty": 80.0,
+                  "min_duration": {"speech": 0.2, ...}, ..., "log_prior": {"noise": -0.5}, "silence_db": -50.0},
      "segments": [[0.0, 3.21, "speech", 0.9312], ...],
      "totals": {"speech": 3.21, "music": 0.0, "noise": 0.0, "silence": 9.13}}
 

@@ -96,7 +96,7 @@ def _torch_threads(n: int | None = None) -> int | None:
     return old
 
 
-def _init_worker(model_path: str, window: float, median: int, silence_db: float, out_fd: int) -> None:
+def _init_worker(model_path: str, decoder, silence_db: float, out_fd: int) -> None:
     _die_with_parent()
     _torch_threads(1)
     if out_fd >= 0:  # a forked worker's copy of the output (the parent alone writes and holds its lock)
@@ -105,7 +105,7 @@ def _init_worker(model_path: str, window: float, median: int, silence_db: float,
         except OSError:
             pass
     from ..infer import Classifier, Segmenter
-    _WORKER["seg"] = Segmenter(Classifier(model_path, threads=1), window=window, median=median, silence_db=silence_db)
+    _WORKER["seg"] = Segmenter(Classifier(model_path, threads=1), silence_db=silence_db, decoder=decoder)
 
 
 def _work(path, meta, known_sha1, timings):
@@ -127,9 +127,9 @@ def model_meta(model) -> tuple:
     return str(path), {"name": name, "sha1": file_digest(path)}
 
 
-def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool = False, window: float = 1.0,
-          median: int = 200, silence_db: float = -50.0, timings: bool = False, progress: bool | None = None,
-          log=None) -> IndexSummary:
+def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool = False, window: float | None = None,
+          median: int | None = None, silence_db: float = -50.0, timings: bool = False, progress: bool | None = None,
+          log=None, smoothing: str | None = None, prior: dict | None = None) -> IndexSummary:
     """Index ``sources`` into the JSONL file ``out`` (see the module docstring).
 
     Parameters
@@ -145,6 +145,8 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
         torch thread. The output is in input order whatever the number.
     shard : (i, n) or "i/n" or None
         Take every n-th file starting at the i-th (1-based).
+    window, median, smoothing, silence_db, prior
+        As ``sonotype segment`` (None: DecoderConfig's; ``prior`` ``{class: nats}``, ``{}``: none).
     timings : bool
         Add ``"elapsed"`` seconds per line (makes the output non-deterministic).
     progress : bool or None
@@ -163,7 +165,7 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
     """
     workers = max(1, int(workers or 1))
     files, left_out = _inputs(sources, shard)
-    model_path, seg, meta = _load_segmenter(model, window, median, silence_db)
+    model_path, seg, meta = _load_segmenter(model, window, median, silence_db, smoothing, prior)
     outf = Output(out, resume)
     summary = IndexSummary(files=len(files), left_out=left_out)
     for msg in left_out if log is not None else []:
@@ -176,7 +178,7 @@ def index(sources, out, model=None, workers: int = 1, shard=None, resume: bool =
         if workers == 1:
             _run_here(seg, tasks, meta, timings, sink)
         else:
-            _run_pool(tasks, workers, (model_path, window, median, silence_db, outf.fd), meta, timings,
+            _run_pool(tasks, workers, (model_path, seg.engine.decoder, silence_db, outf.fd), meta, timings,
                       sink.start_bar, sink.done, sink.emit, warm=lambda: _warm_up(seg))
         if resume and outf.lines:
             _canonicalise(outf, sink.written, files, order)
@@ -212,18 +214,21 @@ def _run_here(seg, tasks, meta, timings: bool, sink) -> None:
         _torch_threads(threads)
 
 
-def _load_segmenter(model, window: float, median: int, silence_db: float) -> tuple:
+def _load_segmenter(model, window, median, silence_db: float, smoothing=None, prior=None) -> tuple:
     """(checkpoint path, :class:`Segmenter`, the model and settings every line records), checked
-    before anything is written; :class:`IndexFailure` for an unusable model."""
+    before anything is written; :class:`IndexFailure` for an unusable model or settings."""
     from ..infer import Classifier, Segmenter
+    from ..infer.decode import DecoderConfig
     try:
         model_path, meta = model_meta(model)
         clf = Classifier(model_path, threads=1)  # check the model before anything is written
-        seg = Segmenter(clf, window=window, median=median, silence_db=silence_db)
+        decoder = None if prior is None else DecoderConfig().with_prior(prior, clf.classes)
+        seg = Segmenter(clf, window=window, median=median, silence_db=silence_db, smoothing=smoothing,
+                        decoder=decoder)
     except (CheckpointError, ValueError, NotImplementedError) as err:
         raise IndexFailure(_one_line(str(err))) from None
-    meta = {"model": meta, "settings": {"window": float(window), "median": int(median),
-                                        "silence_db": float(silence_db)}}
+    # the whole decoder: a resume with other settings, or after a default changed, is refused
+    meta = {"model": meta, "settings": {**seg.engine.decoder.to_dict(), "silence_db": float(silence_db)}}
     return model_path, seg, meta
 
 

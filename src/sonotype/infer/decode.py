@@ -91,6 +91,17 @@ class DecoderConfig:
         table = dict(self.log_prior)
         return np.array([float(table.get(c, 0.0)) for c in classes])
 
+    def with_prior(self, table, classes) -> "DecoderConfig":
+        """A copy whose ``log_prior`` is ``table`` (``{class: nats}``; empty: none), for a model of
+        ``classes``; ValueError names a class the model lacks or a non-finite offset."""
+        unknown = sorted(set(table) - set(classes))
+        if unknown:
+            raise ValueError(f"--prior: the model has no class {', '.join(unknown)} (its classes: {', '.join(classes)})")
+        try:
+            return self.with_(log_prior=dict(table))
+        except ValueError as err:
+            raise ValueError(f"--prior: {err}") from None
+
     def with_(self, **changes) -> "DecoderConfig":
         """A copy with ``changes``; ``min_duration`` and ``log_prior`` may be dicts."""
         for key in ("min_duration", "log_prior"):
