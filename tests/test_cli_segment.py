@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from sonotype.cli.main import main
+from sonotype.infer import DecoderConfig
 from sonotype.infer.formats import read_segments
 
 SR = 16000
@@ -105,3 +106,12 @@ def test_synth_and_evaluate_segments_commands(tmp_path, ck, capsys):
     assert all("boundary_precision" in r["standard"] for r in rows)
     assert all(0 <= r["metrics"]["accuracy"] <= 1 for r in rows)
     assert "frame accuracy" in capsys.readouterr().out
+    assert all(r["decoder"]["log_prior"] == dict(DecoderConfig().log_prior) for r in rows)  # segment's default
+    assert main(["evaluate-segments", "--model", str(ck), "--data", str(tmp_path / "syn"), "--window", "1",
+                 "--prior", "none", "--out", str(tmp_path / "ev0")]) == 0
+    rows = json.loads((tmp_path / "ev0" / "metrics.json").read_text())
+    assert [r["decoder"]["log_prior"] for r in rows] == [{}]
+    capsys.readouterr()
+    assert main(["evaluate-segments", "--model", str(ck), "--data", str(tmp_path / "syn"), "--prior", "nosie=-1",
+                 "--out", str(tmp_path / "ev1")]) == 2
+    assert capsys.readouterr().err.startswith("sonotype: error: --prior: the model has no class nosie")

@@ -54,6 +54,10 @@ def add_evaluate_segments(sub) -> None:
     p.add_argument("--smoothing", default=DecoderConfig.smoothing,
                    help=f"viterbi, median or both: viterbi,median (default {DecoderConfig.smoothing})")
     p.add_argument("--median", type=int, default=DecoderConfig.median)
+    p.add_argument("--silence-db", type=float, default=-50.0, help="silence threshold, dBFS RMS (default -50)")
+    p.add_argument("--prior", metavar="CLASS=NATS[,...]|none",
+                   help="class log-prior offsets before decoding, as for segment (default: the decoder's); "
+                        "'none' to measure without them")
     p.add_argument("--limit", type=int, help="only the first N files")
     p.add_argument("--out", required=True, help="folder for metrics.json, table.md and figures")
     p.set_defaults(func=evaluate_segments)
@@ -165,10 +169,12 @@ def evaluate_segments(args):
         raise UserError(f"--smoothing: expected viterbi, median or viterbi,median, got {args.smoothing!r}")
     rows = []
     with user_errors():
+        from ..infer import Classifier
         for m in args.model:
             name = m if m in ("slim", "wide") else None
-            rows += run(resolve_model(m), args.data, windows=windows, median=args.median, limit=args.limit, name=name,
-                        smoothings=smoothings)
+            clf = Classifier(resolve_model(m))
+            rows += run(clf, args.data, windows=windows, median=args.median, limit=args.limit, name=name,
+                        smoothings=smoothings, silence_db=args.silence_db, decoder=decoder_for(args.prior, clf.classes))
         write_outputs(rows, args.out)
     print(segment_table(rows), end="")
     for r in rows:
