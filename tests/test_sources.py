@@ -162,6 +162,23 @@ def test_freq_mixstyle_draws_from_its_pool(pool, asked_for):
     assert not np.allclose(out, L)
 
 
+def test_noise_mix_adds_noise_under_noise_only():
+    L = np.random.default_rng(1).normal(-30, 5, (32, 100)).astype(np.float32)
+    asked = []
+
+    def background(kinds, rng):
+        asked.append(kinds)
+        return L[:, ::-1].copy()
+    p = MelAugmentParams(mix=0.0, eq=0, band=0, reverb=0, gain_db=0, time_masks=0, freq_masks=0, noise_mix=1.0)
+    out = augment_clip(L, "noise", np.random.default_rng(0), p, background, mel_centres(32))
+    assert asked == [("noise",)] and np.all(out >= L - 1e-4) and not np.allclose(out, L)
+    for label in ("speech", "music"):
+        np.testing.assert_array_equal(augment_clip(L, label, np.random.default_rng(0), p, background, mel_centres(32)),
+                                      augment_clip(L, label, np.random.default_rng(0), p.__class__(
+                                          **{**p.to_dict(), "noise_mix": 0.0}), background, mel_centres(32)))
+    assert asked == [("noise",)]
+
+
 def test_warp_bands_moves_a_peak_up_or_down():
     L = np.full((32, 4), -60.0, np.float32)
     L[10] = 0.0

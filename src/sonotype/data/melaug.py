@@ -53,6 +53,9 @@ class MelAugmentParams:
         Probability of Freq-MixStyle (:func:`mix_band_stats`): each band's mean and spread over
         time are mixed with those of another training clip (``mixstyle_pool`` "any" class or the
         "same" class), weight ``Beta(mixstyle_alpha, mixstyle_alpha)``: a real clip's channel.
+    noise_mix : float
+        Probability of adding another noise clip under a noise clip, at an SNR in
+        ``noise_mix_snr_db`` (two sound effects or ambiences together are still noise).
     """
 
     mix: float = 0.5
@@ -76,6 +79,8 @@ class MelAugmentParams:
     mixstyle: float = 0.0
     mixstyle_alpha: float = 0.3
     mixstyle_pool: str = "any"
+    noise_mix: float = 0.0
+    noise_mix_snr_db: tuple = (0.0, 15.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -192,6 +197,10 @@ def augment_clip(L: np.ndarray, label: str, rng: np.random.Generator, p: MelAugm
             L = mix_power(L, B, rng.uniform(*p.mixup_snr_db))
     if p.warp > 0 and rng.random() < p.warp:
         L = warp_bands(L, rng.uniform(*p.warp_range))
+    if label == "noise" and p.noise_mix > 0 and rng.random() < p.noise_mix:
+        B = background(("noise",), rng)
+        if B is not None:
+            L = mix_power(L, B, rng.uniform(*p.noise_mix_snr_db))
     kinds = {"speech": ("noise", "music"), "music": ("noise",)}.get(label, ())
     if kinds and rng.random() < p.mix:
         B = background(kinds, rng)

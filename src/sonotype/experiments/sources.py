@@ -50,6 +50,7 @@ RECIPES = {
     # sixth round: Freq-MixStyle (band statistics mixed with another clip's), any class / same class
     "rel30-fms": {**_REL30, "mel_augment": MelAugmentParams(mixstyle=0.5)},
     "rel30-fms-same": {**_REL30, "mel_augment": MelAugmentParams(mixstyle=0.5, mixstyle_pool="same")},
+    "rel30-noisemix": {**_REL30, "mel_augment": MelAugmentParams(noise_mix=0.5)},  # noise under noise stays noise
     # the deployed recipe with three waveform copies per file instead of one (same clips per epoch)
     "waveform3+mel+rel30": {**_REL30, "augment": AugmentParams(copies=3)},
     "waveform3+mel": {"deltas": 2, "augment": AugmentParams(copies=3), "mel_augment": MelAugmentParams()},
