@@ -34,7 +34,7 @@ from sonotype.infer.decode import DEFAULT, viterbi_codes
 from sonotype.infer.smoothing import moving_median
 
 GRID = {"window": (1.0, 2.0), "switch_penalty": (20.0, 40.0, 80.0, 160.0, 320.0),
-        "speech": (0.2, 0.3), "other": (0.5, 1.0), "noise_prior": (0.0, -0.5)}
+        "speech": (0.2, 0.3), "other": (0.5, 1.0), "noise_prior": (0.0, -0.5), "speech_prior": (0.0,)}
 
 
 def prepare(clf, files, window):
@@ -62,8 +62,9 @@ def score(prepared, decode, classes) -> dict:
     return {"accuracy": hit / total, "speech_accuracy": speech_hit / total}
 
 
-def tune(data, model="wide", limit=None, grid=GRID, pairs=None) -> dict:
-    """Score the grid (and the median filter) on ``data``; the best point by 3-class accuracy.
+def tune(data, model="wide", limit=None, grid=GRID, pairs=None, objective="accuracy") -> dict:
+    """Score the grid (and the median filter) on ``data``; the best point by ``objective``
+    ("accuracy": 3-class, or "speech_accuracy": speech vs non-speech).
 
     ``pairs`` (a list of ``(model, data)``) scores several models each on its own files, pooled:
     the folds of a source-fold CV, each fold's files segmented by the model that never heard them
@@ -76,23 +77,26 @@ def tune(data, model="wide", limit=None, grid=GRID, pairs=None) -> dict:
         t0 = time.perf_counter()
         prepared = [p for clf, files in models for p in prepare(clf, files, window)]
         print(f"window {window:g} s: network + window mean in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        for prior in grid["noise_prior"]:
-            offsets = DEFAULT.with_(log_prior={"noise": prior}).prior_offsets(classes)
+        for prior, sprior in itertools.product(grid["noise_prior"], grid.get("speech_prior", (0.0,))):
+            table = {"noise": prior, **({"speech": sprior} if sprior else {})}
+            offsets = DEFAULT.with_(log_prior=table).prior_offsets(classes)
             w = np.exp(offsets)
             med = score(prepared, lambda p, s: np.where(s, len(classes), (moving_median(p, 200) * w).argmax(1)),
                         classes)
-            rows.append({"smoothing": "median", "window": window, "median": 200, "noise_prior": prior, **med})
+            head = {"window": window, "noise_prior": prior, "speech_prior": sprior}
+            rows.append({"smoothing": "median", "median": 200, **head, **med})
             for pen, sp, other in itertools.product(grid["switch_penalty"], grid["speech"], grid["other"]):
-                cfg = DEFAULT.with_(window=window, switch_penalty=pen, log_prior={"noise": prior},
+                cfg = DEFAULT.with_(window=window, switch_penalty=pen, log_prior=table,
                                     min_duration={c: (sp if c == "speech" else other) for c in classes})
                 m = cfg.min_frames(classes, 100)
                 dec = lambda p, s: viterbi_codes(p, s, m, pen, round(cfg.block * 100), round(cfg.lag * 100),
                                                  cfg.floor, offsets)
-                rows.append({"smoothing": "viterbi", "window": window, "switch_penalty": pen, "noise_prior": prior,
+                rows.append({"smoothing": "viterbi", "switch_penalty": pen, **head,
                              "min_duration": cfg.to_dict()["min_duration"], **score(prepared, dec, classes)})
-    best = max((r for r in rows if r["smoothing"] == "viterbi"), key=lambda r: r["accuracy"])
-    config = DEFAULT.with_(window=best["window"], switch_penalty=best["switch_penalty"],
-                           min_duration=best["min_duration"], log_prior={"noise": best["noise_prior"]})
+    best = max((r for r in rows if r["smoothing"] == "viterbi"), key=lambda r: r[objective])
+    config = DEFAULT.with_(window=best["window"], switch_penalty=best["switch_penalty"], min_duration=best["min_duration"],
+                           log_prior={"noise": best["noise_prior"],
+                                      **({"speech": best["speech_prior"]} if best["speech_prior"] else {})})
     return {"pairs": [[str(m), str(d)] for m, d in pairs], "files": sum(len(f) for _, f in models),
             "grid": rows, "best": best, "config": config.to_dict()}
 
@@ -119,13 +123,16 @@ def main(argv=None) -> int:
                         help=f"grid of {key} (comma-separated; default %(default)s)"
                              + (" minimum speech duration, s" if key == "speech" else "")
                              + (" minimum music / noise duration, s" if key == "other" else "")
-                             + (" log-prior offset of noise, nats" if key == "noise_prior" else ""))
+                             + (" log-prior offset of noise, nats" if key == "noise_prior" else "")
+                             + (" log-prior offset of speech, nats" if key == "speech_prior" else ""))
+    ap.add_argument("--objective", choices=["accuracy", "speech_accuracy"], default="accuracy",
+                    help="the best point by 3-class accuracy (default) or by speech vs non-speech")
     ap.add_argument("--out", help="write the grid, the best point and its config here (JSON)")
     args = ap.parse_args(argv)
     grid = {k: tuple(float(v) for v in getattr(args, k).split(",")) for k in GRID}
     pairs = cv_pairs(args.cv, args.data) if args.cv else None
-    result = tune(args.data, args.model, args.limit, grid, pairs)
-    for r in sorted(result["grid"], key=lambda r: -r["accuracy"])[:10]:
+    result = tune(args.data, args.model, args.limit, grid, pairs, args.objective)
+    for r in sorted(result["grid"], key=lambda r: -r[args.objective])[:10]:
         print(json.dumps(r))
     print("best:", json.dumps(result["config"]))
     if args.out:

@@ -201,6 +201,15 @@ def test_tune_decoder_on_tiny_corpus(ck, tmp_path):
     cfg = DecoderConfig.from_json(out)
     assert cfg.window == 0.5 and cfg.switch_penalty == res["best"]["switch_penalty"]
     assert dict(cfg.min_duration)["speech"] == 0.2
+    # a speech prior grid, the best point by speech vs non-speech
+    assert tune.main(["--data", str(tmp_path), "--model", ck, "--window", "0.5", "--switch-penalty", "5", "--noise-prior",
+                      "0", "--speech-prior", "0,3", "--speech", "0.2", "--other", "0.5", "--objective", "speech_accuracy",
+                      "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    vit = [r for r in res["grid"] if r["smoothing"] == "viterbi"]
+    assert [r["speech_prior"] for r in vit] == [0.0, 3.0]
+    assert res["best"]["speech_accuracy"] == max(r["speech_accuracy"] for r in vit)
+    assert dict(DecoderConfig.from_json(out).log_prior).get("speech", 0.0) == res["best"]["speech_prior"]
 
 
 def _tiny_cv(ck, tmp_path):
