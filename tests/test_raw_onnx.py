@@ -196,3 +196,14 @@ def test_factored_export_labels_and_metadata(tmp_path):
         assert np.array_equal(a[0].argmax(1), b[0].argmax(1)), name
         # raw frame probabilities of generated tones (bins 100 dB under the tone): measured 1.6e-3 at most
         assert np.abs(a[0] - b[0]).max() <= 5e-3, name
+
+
+def test_export_dft_option_is_for_raw_graphs(tmp_path, capsys):
+    from sonotype.cli.main import main
+
+    assert main(["export", "--model", "slim", "--onnx", str(tmp_path / "f.onnx"), "--input", "features",
+                 "--dft", "factored"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dft" in err[0] and not (tmp_path / "f.onnx").exists()
+    assert main(["export", "--model", "slim", "--onnx", str(tmp_path / "r.onnx"), "--dft", "factored"]) == 0
+    assert RawModel(tmp_path / "r.onnx").metadata["dft"] == "factored"

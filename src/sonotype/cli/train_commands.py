@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..models.specs import TRAINABLE
 from ..train import DistillConfig, TrainConfig
-from .commands import _log, user_errors
+from .commands import UserError, _log, user_errors
 from .options import add_corpus, temperature
 
 TRAIN = TrainConfig()  # the training defaults the options show
@@ -166,6 +166,8 @@ def export(args):
     from ..export import export_onnx, export_raw
     from ..infer import resolve_model
     from ..atomic import check_outputs
+    if args.input == "features" and args.dft != "direct":
+        raise UserError("--dft is the raw graph's front end; a --input features graph has none")
     with user_errors():
         check_outputs([(resolve_model(args.model), args.onnx)])
         if args.input == "raw":
