@@ -56,9 +56,9 @@ def card(name, r, corpus, cmd, cv_text):
     rec = ", ".join(f"{k} {v}" for k, v in shown.items())
     pct = lambda v: f"{100 * v:.2f} %"
     worst = ", ".join(f"{s} {100 * v['accuracy']:.1f} %" for s, v in list(t["sources"].items())[:3])
-    cv = (f"\n## Source-fold cross-validation (wide; folders run with --epochs 24 --epoch-clips 10000, such as "
-          f"runs/cv-full, at this model's budget, the others at the sweep budget of 8 × 6,000 clips)\n\n{cv_text}"
-          if cv_text else "")
+    cv = (f"\n## Source-fold cross-validation (each table names its model; folders run with --epochs 24 --epoch-clips "
+          f"10000, such as runs/cv-full, at the bundled models' budget, the others at the sweep budget of 8 × 6,000 "
+          f"clips)\n\n{cv_text}" if cv_text else "")
     return f"""# SwishNet-{name} (bundled default{' — used by `sonotype classify` without --model' if name == 'wide' else ''})
 
 - **Data**: `{corpus}` (minimusan: real recordings in MUSAN's layout, 16 kHz), seeded group split
@@ -88,11 +88,12 @@ def main(argv=None):
     ap.add_argument("--corpus", default="musan:../shared/data/minimusan")
     ap.add_argument("--runs", default="runs/default")
     ap.add_argument("--models", default="slim,wide")
-    ap.add_argument("--cv", action="append", default=[],
-                    help="a finished 'sonotype reproduce sources' folder to quote in the cards (repeat: one per seed)")
+    ap.add_argument("--cv", action="append", default=[], metavar="[MODEL=]DIR",
+                    help="a finished 'sonotype reproduce sources' folder to quote in the cards (repeat: one per seed); "
+                         "MODEL=DIR quotes it in that model's card only")
     args = ap.parse_args(argv)
     cmd = "python scripts/build_default_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    cv_text = "\n\n".join(f"`{d}`:\n\n" + (Path(d) / "sources.md").read_text().strip() for d in args.cv)
+    cv = [tuple(c.split("=", 1)) if "=" in c else (None, c) for c in args.cv]
     ASSETS.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
         t0 = time.time()
@@ -101,6 +102,8 @@ def main(argv=None):
                         exclude_list=EXCLUDE, epochs=EPOCHS[name], **RECIPES[DEPLOYED], **cfg)
         shutil.copyfile(Path(args.runs) / name / "model.pt", ASSETS / f"{name}.pt")
         export_raw(ASSETS / f"{name}.pt", ASSETS / f"{name}.onnx")  # tests check the two are one model
+        cv_text = "\n\n".join(f"`{d}`:\n\n" + (Path(d) / "sources.md").read_text().strip()
+                                for m, d in cv if m in (None, name))
         (ASSETS / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text))
         (ASSETS / f"{name}.json").write_text(json.dumps({k: r[k] for k in ("test", "best_val_accuracy", "seconds")},
                                                         indent=1, default=float))
