@@ -52,10 +52,13 @@ def index_cmd(args) -> int:
 
     try:
         prior = None if args.prior is None else prior_table(args.prior)
+    except ValueError as err:  # a malformed --prior; the index itself reports through IndexFailure
+        raise UserError(str(err)) from None
+    try:
         s = index(args.sources, args.out, model=args.model, workers=args.workers, shard=args.shard,
                   resume=args.resume, window=args.window, median=args.median, silence_db=args.silence_db,
                   timings=args.timings, progress=args.progress, log=log, smoothing=args.smoothing, prior=prior)
-    except (IndexFailure, ValueError) as err:
+    except IndexFailure as err:
         raise UserError(str(err)) from None
     print(f"sonotype index: {s.text()}", file=sys.stderr)
     return 1 if s.failed or s.left_out else 0

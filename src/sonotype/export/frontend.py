@@ -88,9 +88,9 @@ def factored_dft(params: FeatureParams, min_row: int = 8):
     N1 = N // L
     G = N1 // 2 + 1
     w, r, g = _hann(params), np.arange(N1), np.arange(G)[:, None]
+    phase = 2 * np.pi * ((r * g) % N1) / N1
     step1 = np.zeros((L, 2 * G, N1))
     for j in range(L):
-        phase = 2 * np.pi * ((r * g) % N1) / N1
         step1[j, :G], step1[j, G:] = w[L * r + j] * np.cos(phase), -w[L * r + j] * np.sin(phase)
     step2, bins = np.zeros((G, 2 * L, 2 * L)), np.full((G, L), -1)
     j = np.arange(L)
