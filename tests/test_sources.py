@@ -355,3 +355,21 @@ def test_cli_lists_every_recipe_and_the_deployed_one():
     from sonotype.cli.source_commands import EPILOG, RECIPE_NAMES
     assert set(RECIPE_NAMES) == set(RECIPES)
     assert f"recipe: {DEPLOYED})" in EPILOG
+
+
+def test_distillation_recipe_learns_from_the_same_fold_s_teacher(tmp_path, capsys, corpora):
+    base = ["--corpus", f"musan:{corpora.musan}", "--folds", "2", "--model", "slim", "--clip", "0.5", "--epochs", "1",
+            "--epoch-clips", "16", "--updates", "2", "--workers", "1", "--cache", str(tmp_path / "c"), "--only", "0"]
+    teachers = tmp_path / "teachers"
+    assert main(["reproduce", "sources", "--out", str(teachers), "--recipes", "paper"] + base) == 0
+    student = ["reproduce", "sources", "--recipes", "rel30-distill", "--temperature", "2"] + base
+    assert main(student + ["--out", str(tmp_path / "s"), "--teacher-cv", str(teachers / "paper")]) == 0
+    r = json.loads((tmp_path / "s" / "rel30-distill" / "fold0" / "train.json").read_text())
+    assert r["distill"]["teacher"] == str(teachers / "paper" / "fold0" / "model.pt") and r["distill"]["temperature"] == 2
+    assert r["augment"] is not None  # the deployed recipe's augmentation, log-mel per batch included
+    capsys.readouterr()
+    # teachers dealt into other folds (another seed) would have heard the student's test sources
+    assert main(student + ["--out", str(tmp_path / "t"), "--teacher-cv", str(teachers / "paper"), "--seed", "3"]) == 2
+    assert "other folds" in capsys.readouterr().err
+    assert main(student + ["--out", str(tmp_path / "u")]) == 2
+    assert "--teacher-cv" in capsys.readouterr().err

