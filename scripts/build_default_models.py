@@ -26,14 +26,17 @@ EXCLUDE = ROOT / "exclusions" / "minimusan.csv"
 EPOCHS = {"slim": 24, "wide": 24}  # SGDR's third cycle ends at 23.75 epochs
 RECIPE = {"clip": 2.0, "epoch_clips": 10000, "updates_per_epoch": 100, "patience": 12, "lr": 3e-3,
           "seed": 0}
+# the teacher of a distillation recipe: trained first on the same split, at the budget its source-fold CV used
+TEACHER_RECIPE = "teacher-rel30"
+TEACHER = {"model": "mobilenetv2", "epochs": 5, "epoch_clips": 4000, "updates_per_epoch": 100}
 WAVE_COPY = """
   **{copies} of every training file** beside the original (`sonotype.data.augment`:
   a noise mix at 0–20 dB SNR, gain, a real 8 kHz telephone band, OGG Vorbis re-encoding, reverb) and"""
 
 
-def wave_copy_text() -> str:
-    """The deployed recipe's waveform copies, in words ('' without them)."""
-    aug = RECIPES[DEPLOYED].get("augment")
+def wave_copy_text(recipe: str) -> str:
+    """The recipe's waveform copies, in words ('' without them)."""
+    aug = RECIPES[recipe].get("augment")
     if aug is None:
         return ""
     n = int(aug.copies)
@@ -41,18 +44,32 @@ def wave_copy_text() -> str:
 PAPER_INPUT = {"slim": 5675, "wide": 17635}  # count_parameters(build_model(name, n_in=20))
 
 
-def silence_text() -> str:
-    """The deployed recipe's silence removal, in words."""
-    prep = RECIPES[DEPLOYED].get("prep")
+def silence_text(recipe: str) -> str:
+    """The recipe's silence removal, in words."""
+    prep = RECIPES[recipe].get("prep")
     rel = getattr(prep, "silence_rel_db", None)
     return ("silence removed below -50 dBFS" if rel is None else
             f"silence removed below -50 dBFS **and {rel:g} dB or more under the signal's loud level** (95th "
             "percentile of its 50 ms windows: the floor between isolated words is dropped, not equalised up)")
 
 
-def card(name, r, corpus, cmd, cv_text):
+def teacher_text(r) -> str:
+    """The card's line on the distillation teacher ('' for a model trained without one)."""
+    d = r.get("distill")
+    if not d:
+        return ""
+    t = json.loads((Path(d["teacher"]).parent / "train.json").read_text())["test"]
+    sweep = f" (chosen on validation from {', '.join(sorted(d['sweep'], key=float))})" if d.get("sweep") else ""
+    return (f"\n- **Teacher**: {TEACHER['model']} from ImageNet weights ({t['params']:,} parameters, recipe "
+            f"`{TEACHER_RECIPE}`, {TEACHER['epochs']} epochs of {TEACHER['epoch_clips']:,} clips) trained first on the "
+            f"same split (test accuracy {100 * t['accuracy']:.2f} %); loss {d['alpha']:g} × soft targets at "
+            f"T = {float(d['temperature']):g}{sweep} + {1 - d['alpha']:g} × labels, each clip's soft target "
+            "being the teacher's logits of the clip before its log-mel augmentation.")
+
+
+def card(name, r, corpus, cmd, cv_text, recipe=DEPLOYED):
     t = r["test"]
-    shown = {"clip": RECIPE["clip"], "deltas": RECIPES[DEPLOYED]["deltas"], **RECIPE, "epochs": EPOCHS[name]}
+    shown = {"clip": RECIPE["clip"], "deltas": RECIPES[recipe]["deltas"], **RECIPE, "epochs": EPOCHS[name]}
     rec = ", ".join(f"{k} {v}" for k, v in shown.items())
     pct = lambda v: f"{100 * v:.2f} %"
     worst = ", ".join(f"{s} {100 * v['accuracy']:.1f} %" for s, v in list(t["sources"].items())[:3])
@@ -65,13 +82,13 @@ def card(name, r, corpus, cmd, cv_text):
   65/10/25 per class (seed 0): trained on train, early-stopped on val, tested on test; files in
   `exclusions/minimusan.csv` (label-audit suspects) left out of every split.
 - **Recipe**: {rec}; Adam, SGDR (lr {RECIPE['lr']} → 1e-5, cycle 5 epochs × 1.5), class-weighted
-  cross-entropy (recipe `{DEPLOYED}` of `sonotype reproduce sources`); each epoch draws {RECIPE['epoch_clips']}
-  random training clips;{wave_copy_text()}
+  cross-entropy (recipe `{recipe}` of `sonotype reproduce sources`); each epoch draws {RECIPE['epoch_clips']}
+  random training clips;{wave_copy_text(recipe)}
   **log-mel augmentation drawn afresh for every clip** (`sonotype.data.melaug`: a background from the
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /
-  32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, {silence_text()}, loudness
-  equalised over 250 ms windows.
+  32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, {silence_text(recipe)}, loudness
+  equalised over 250 ms windows.{teacher_text(r)}
 - **Parameters**: {t['params']:,} ({PAPER_INPUT[name]:,} with the paper's 20 static MFCC inputs: the 60 input
   channels widen block 1 only). Best epoch {r.get('best_epoch')} of {len(r.get('history', []))}; training took
   {r['seconds']:.0f} s on this machine's 2-core CPU (one torch thread).
@@ -83,29 +100,61 @@ def card(name, r, corpus, cmd, cv_text):
 {cv}"""
 
 
+def train_teacher(corpus: str, runs: Path) -> Path:
+    """Train (or resume) the distillation teacher under ``runs/teacher``; returns its checkpoint."""
+    done = runs / "teacher" / "train.json"
+    if done.is_file() and "test" in json.loads(done.read_text()):  # trained and tested: resume nothing
+        return runs / "teacher" / "model.pt"
+    cfg = {k: v for k, v in TEACHER.items() if k != "model"}
+    r = train_model(corpus, TEACHER["model"], RECIPE["clip"], runs / "teacher", seed=RECIPE["seed"],
+                    exclude_list=EXCLUDE, **RECIPES[TEACHER_RECIPE], **cfg)
+    print(f"teacher {TEACHER['model']}: test acc {r['test']['accuracy']:.4f}")
+    return runs / "teacher" / "model.pt"
+
+
+def recipe_kwargs(corpus: str, runs: Path, temperature, name: str = DEPLOYED) -> dict:
+    """``train_model`` keyword arguments of recipe ``name`` (its teacher trained first if it distils)."""
+    recipe = dict(RECIPES[name])
+    if recipe.pop("distill", False):
+        recipe.update(teacher=train_teacher(corpus, runs), temperature=temperature)
+    return recipe
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="musan:../shared/data/minimusan")
     ap.add_argument("--runs", default="runs/default")
-    ap.add_argument("--models", default="slim,wide")
+    ap.add_argument("--models", default="slim,wide", help="slim,wide; 'teacher' trains only the distillation teacher")
+    ap.add_argument("--recipe", default=DEPLOYED, choices=sorted(RECIPES),
+                    help=f"training recipe (default the deployed one, {DEPLOYED})")
+    ap.add_argument("--assets", default=str(ASSETS),
+                    help="where the models and cards go (default the package's assets: the bundled models)")
+    ap.add_argument("--temperature", default="auto",
+                    help="distillation temperature of a distilling recipe (default auto: chosen on validation)")
     ap.add_argument("--cv", action="append", default=[], metavar="[MODEL=]DIR",
                     help="a finished 'sonotype reproduce sources' folder to quote in the cards (repeat: one per seed); "
                          "MODEL=DIR quotes it in that model's card only")
     args = ap.parse_args(argv)
     cmd = "python scripts/build_default_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     cv = [tuple(c.split("=", 1)) if "=" in c else (None, c) for c in args.cv]
-    ASSETS.mkdir(parents=True, exist_ok=True)
+    assets = Path(args.assets)
+    assets.mkdir(parents=True, exist_ok=True)
+    if args.models == "teacher":
+        train_teacher(args.corpus, Path(args.runs))
+        return
+    T = args.temperature if args.temperature == "auto" else float(args.temperature)
+    recipe = recipe_kwargs(args.corpus, Path(args.runs), T, args.recipe)
     for name in args.models.split(","):
         t0 = time.time()
         cfg = {k: v for k, v in RECIPE.items() if k not in ("clip", "seed")}
         r = train_model(args.corpus, name, RECIPE["clip"], Path(args.runs) / name, seed=RECIPE["seed"],
-                        exclude_list=EXCLUDE, epochs=EPOCHS[name], **RECIPES[DEPLOYED], **cfg)
-        shutil.copyfile(Path(args.runs) / name / "model.pt", ASSETS / f"{name}.pt")
-        export_raw(ASSETS / f"{name}.pt", ASSETS / f"{name}.onnx")  # tests check the two are one model
+                        exclude_list=EXCLUDE, epochs=EPOCHS[name], **recipe, **cfg)
+        shutil.copyfile(Path(args.runs) / name / "model.pt", assets / f"{name}.pt")
+        export_raw(assets / f"{name}.pt", assets / f"{name}.onnx")  # tests check the two are one model
         cv_text = "\n\n".join(f"`{d}`:\n\n" + (Path(d) / "sources.md").read_text().strip()
                                 for m, d in cv if m in (None, name))
-        (ASSETS / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text))
-        (ASSETS / f"{name}.json").write_text(json.dumps({k: r[k] for k in ("test", "best_val_accuracy", "seconds")},
+        (assets / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text, args.recipe))
+        (assets / f"{name}.json").write_text(json.dumps({k: r[k] for k in ("test", "best_val_accuracy", "seconds")},
                                                         indent=1, default=float))
         print(f"{name}: test acc {r['test']['accuracy']:.4f} in {time.time() - t0:.0f} s")
 

@@ -65,6 +65,22 @@ def test_distillation_loss_by_hand():
         float(F.cross_entropy(s, y, label_smoothing=0.2)), rel=1e-6)
 
 
+def test_class_weighted_distillation_weights_each_clip_s_soft_loss_by_its_class():
+    torch.manual_seed(0)
+    s, t = torch.randn(5, 3), torch.randn(5, 3)
+    y = torch.tensor([0, 2, 2, 1, 2])
+    w = torch.tensor([1.0, 0.5, 3.0])
+    T = 2.0
+    kl = (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1) - torch.log_softmax(s / T, -1))).sum(-1)
+    want = float((kl * w[y]).sum() / w[y].sum()) * T * T
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True)) == pytest.approx(want, rel=1e-5)
+    assert float(distillation_loss(s, t, y, T, 1.0, w)) == pytest.approx(float(kl.mean()) * T * T, rel=1e-5)
+    # equal weights: the same loss either way
+    ones = torch.ones(3)
+    assert float(distillation_loss(s, t, y, T, 0.9, ones, weighted=True)) == pytest.approx(
+        float(distillation_loss(s, t, y, T, 0.9, ones)), rel=1e-6)
+
+
 @pytest.mark.parametrize("arch", ["slim", "snn"])
 def test_fit_lowers_loss_and_checkpoint_round_trip(tmp_path, arch):
     params = MFCC if arch == "slim" else MFCC_DELTAS

@@ -69,6 +69,8 @@ RECIPES = {
     # its log-mel augmentation; and the same without log-mel augmentation
     "rel30-distill": {**_REL30, "distill": True},
     "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True},
+    # rel30-distill with the soft targets class-weighted as the labels are (noise, the smallest class, keeps its weight)
+    "rel30-distill-cw": {**_REL30, "distill": True, "weighted_soft": True},
 }
 DEPLOYED = "waveform+mel+rel30"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 

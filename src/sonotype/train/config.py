@@ -19,12 +19,17 @@ class DistillConfig:
         Weight of the soft-target loss; the label loss gets ``1 - alpha``.
     sweep : dict or None
         ``{str(T): best validation accuracy}`` of the sweep that chose ``temperature``.
+    weighted : bool
+        Weight each clip's soft-target loss by its class's weight, as the label loss is weighted
+        (``TrainConfig.class_weights``). False (the paper's loss, and this project's until the
+        seventh CV round): only the label part is class-weighted.
     """
 
     teacher: str
     temperature: float | str = 1.0
     alpha: float = 0.9
     sweep: dict | None = None
+    weighted: bool = False
 
 
 @dataclass
