@@ -79,10 +79,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     if cfg.distill is not None:
         logits = prepare_distillation(data, cfg, out, sweep_epochs, resume, cache_dir, workers, log)
     result = fit(data, cfg, out, resume=resume, log=log, teacher_logits=logits)
-    if cfg.distill is not None:
-        result["distill"] = dataclasses.asdict(cfg.distill)
-    result["init"] = init
-    result.update(corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list),
+    result.update(distill=None if cfg.distill is None else dataclasses.asdict(cfg.distill), init=init,
+                  corpus=corpus, holdout_source=holdout_source, exclude_list=exclude_list and str(exclude_list),
                   augment=None if augment is None else augment.to_dict(), feature_seconds=feat_s,
                   train_clips=len(data.train))
     if evaluate and parts["test"]:
