@@ -33,13 +33,13 @@ def du_mb(path: Path) -> float:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 2 ** 20
 
 
-def make_venv(where: Path, spec: str) -> dict:
-    """A fresh venv at ``where`` with ``pip install spec``: install seconds and site-packages MiB."""
+def make_venv(where: Path, *specs: str) -> dict:
+    """A fresh venv at ``where`` with ``pip install *specs``: install seconds and site-packages MiB."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
     py = where / "bin" / "python"
     base = du_mb(next(where.glob("lib/python*/site-packages")))
     t0 = time.perf_counter()
-    subprocess.run([str(py), "-m", "pip", "install", "-q", spec], check=True,
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *specs], check=True,
                    env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     seconds = time.perf_counter() - t0
     site = next(where.glob("lib/python*/site-packages"))

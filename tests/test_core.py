@@ -123,3 +123,13 @@ def test_a_pt_checkpoint_needs_torch_in_one_line(tmp_path):
 def test_the_parser_builds_without_the_training_extra(tmp_path):
     r = run_core(["--version"], tmp_path, extra="import sys\n")
     assert r.returncode == 0 and r.stdout.decode().startswith("sonotype")
+
+
+def test_bench_segment_without_the_training_extra(tmp_path):
+    # the core path's throughput benchmark runs where the core path is installed (its warm-up and
+    # synthetic audio are numpy only)
+    r = run_core(["bench", "segment", "--synthetic-hours", "0.01", "--threads", "1", "--out", "b"], tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    row = json.loads((tmp_path / "b.json").read_text())[0]
+    assert row["backend"] == "onnx" and row["x_realtime_cpu"] > 1 and row["frames"] > 3000
+    assert loaded(r) == "LOADED []"
