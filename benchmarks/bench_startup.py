@@ -6,8 +6,8 @@ Examples::
     python benchmarks/bench_startup.py --fresh --out runs/startup   # two fresh venvs, install timed
 
 ``--fresh`` makes two virtual environments in a temporary folder: ``core`` with
-``pip install <repo>`` (timed) and ``torch`` with ``pip install '<repo>[train]'`` (timed), measures
-each one's site-packages on disk, then runs ``sonotype bench startup`` in each (the core venv
+``pip install <repo> -c constraints/core.txt`` (timed; the README's first command) and ``torch``
+with ``pip install '<repo>[train]'`` (timed), measures each one's site-packages on disk, then runs ``sonotype bench startup`` in each (the core venv
 times the core path, the torch venv the torch path: ``classify --example --backend torch``) and
 writes one table with the torch / core ratios. Optionally ``--segment-hours H`` also runs
 ``segment`` on an ``H``-hour 16 kHz WAV in the core venv under ``/usr/bin/time``-style accounting
@@ -73,7 +73,7 @@ def segment_long(py: str, hours: float, tmp: Path, writer: str) -> dict:
 def fresh(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sonotype-startup-"))
     try:
-        core = make_venv(tmp / "core", str(ROOT))
+        core = make_venv(tmp / "core", str(ROOT), "-c", str(ROOT / "constraints" / "core.txt"))
         torch = make_venv(tmp / "torch", f"{ROOT}[train]")
         core["startup"] = startup_in(core["python"], "core", args.repeats)
         torch["startup"] = startup_in(torch["python"], "torch", args.repeats)
