@@ -7,9 +7,9 @@ Examples::
 
 ``--fresh`` makes two virtual environments in a temporary folder: ``core`` with
 ``pip install <repo> -c constraints/core.txt`` (timed; the README's first command) and ``torch``
-with ``pip install '<repo>[train]'`` (timed), measures each one's site-packages on disk, then runs ``sonotype bench startup`` in each (the core venv
-times the core path, the torch venv the torch path: ``classify --example --backend torch``) and
-writes one table with the torch / core ratios. Optionally ``--segment-hours H`` also runs
+with ``pip install '<repo>[train]'`` (timed), measures each one's site-packages on disk, then runs
+``sonotype bench startup`` in each (the core venv times the core path, the torch venv the torch
+path: ``classify --example --backend torch``) and writes one table with the torch / core ratios. Optionally ``--segment-hours H`` also runs
 ``segment`` on an ``H``-hour 16 kHz WAV in the core venv under ``/usr/bin/time``-style accounting
 (peak RSS of the child) and ``sonotype bench segment --synthetic-hours 1 --threads 1`` there.
 """
@@ -104,6 +104,15 @@ def table(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_outputs(out, text: str, res: dict) -> None:
+    """Print the table ``text``; with ``out``, also write it to ``out.md`` and ``res`` to ``out.json``."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).with_suffix(".md").write_text(text)
+        Path(out).with_suffix(".json").write_text(json.dumps(res, indent=1))
+    print(text, end="")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", action="store_true", help="two fresh venvs (core, core + train), installs timed")
@@ -116,11 +125,7 @@ def main() -> int:
                                 "--repeats", str(args.repeats)] + (["--out", args.out] if args.out else []))
     res = fresh(args)
     text = table(res)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).with_suffix(".md").write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
-    print(text, end="")
+    write_outputs(args.out, text, res)
     return 0
 
 

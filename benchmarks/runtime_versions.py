@@ -4,14 +4,13 @@ Examples::
 
     python benchmarks/runtime_versions.py --versions 1.22.1,1.32.0 --out runs/runtime-versions
 
-For each release a fresh venv gets ``pip install <repo> onnxruntime==V`` (install timed); then its
-site-packages (and less the fresh venv's own pip and setuptools) is measured, and, in rounds that alternate
-the venvs so that load on the machine falls on each alike, ``sonotype bench startup --paths core``
-(cold ``classify --example``, median of ``--repeats``) and ``sonotype bench segment FILE
---threads 1`` on one synthetic FLAC of ``--hours`` (``x_realtime_cpu``: audio seconds per CPU
-second of the one-thread process, the figure that other jobs on the machine move least; the
-FLAC is written by this python, which needs the ``train`` extra's scipy). The
-labels of ``classify --example`` and the segments of the FLAC are compared across releases.
+For each release a fresh venv gets ``pip install <repo> onnxruntime==V`` (install timed) and its
+site-packages is measured (in all, and less the fresh venv's own pip and setuptools); then, in
+rounds that alternate the venvs so that load on the machine falls on each alike, ``sonotype bench
+startup --paths core`` (cold ``classify --example``, median of ``--repeats``) and ``sonotype bench
+segment FILE --threads 1`` on one synthetic FLAC of ``--hours`` (``x_realtime_cpu``: audio seconds
+per CPU second of the one-thread process, the figure that other jobs on the machine move least).
+The labels of ``classify --example`` and the segments of the FLAC are compared across releases.
 """
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_startup import ROOT, make_venv, startup_in  # noqa: E402
+from bench_startup import ROOT, make_venv, startup_in, write_outputs  # noqa: E402
 
 
 def bench_in(py: str, flac: Path) -> dict:
@@ -92,11 +91,7 @@ def report(res, texts, versions, args) -> int:
     lines.append(f"\nOutputs of `classify --example` and `segment` of the {args.hours:g} h FLAC identical across "
                  f"releases: {'yes' if same else 'NO'}")
     text = "\n".join(lines) + "\n"
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).with_suffix(".md").write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
-    print(text, end="")
+    write_outputs(args.out, text, res)
     return 0
 
 
