@@ -1,9 +1,10 @@
 """Raw-audio ONNX vs torch path on a synth-segments corpus: frame labels, segments and probabilities.
 
-Usage: python benchmarks/agree_backends.py [GLOB] [--dft factored] [--out JSON]
+Usage: python benchmarks/agree_backends.py [GLOB] [--dft folded|direct|factored] [--out JSON]
 (default runs/synth100/synth-*.wav, made by `sonotype synth-segments --corpus musan:../shared/data/minimusan
---subset test --n 100 --out runs/synth100`). ``--dft factored`` exports the bundled checkpoints with the
-factored DFT (``sonotype export --dft factored``) into a temporary folder and compares those instead.
+--subset test --n 100 --out runs/synth100`). Without ``--dft`` the bundled ``.onnx`` graphs are compared as
+shipped; ``--dft D`` exports the bundled checkpoints with that DFT (``sonotype export --dft D``) into a
+temporary folder and compares those instead.
 """
 import argparse
 import glob
@@ -13,18 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from sonotype.export.frontend import DFTS
 from sonotype.export.raw import export_raw
 from sonotype.infer import Classifier, Segmenter
 
 ap = argparse.ArgumentParser()
 ap.add_argument("files", nargs="?", default="runs/synth100/synth-*.wav")
-ap.add_argument("--dft", choices=["direct", "factored"], default="direct")
+ap.add_argument("--dft", choices=list(DFTS), default=None)
 ap.add_argument("--out", default="runs/agree-synth100.json")
 args = ap.parse_args()
 out, tmp = {}, Path(tempfile.mkdtemp())
 files = sorted(glob.glob(args.files))
 for model in ("wide", "slim"):
-    core = model if args.dft == "direct" else str(export_raw(model, tmp / f"{model}.onnx", dft=args.dft))
+    core = model if args.dft is None else str(export_raw(model, tmp / f"{model}.onnx", dft=args.dft))
     onnx = Segmenter(Classifier(core, backend="onnx"))
     torch = Segmenter(Classifier(model, backend="torch"))
     same_labels = same_segments = 0
@@ -34,7 +36,7 @@ for model in ("wide", "slim"):
         same_labels += bool(np.array_equal(a.frame_labels, b.frame_labels))
         same_segments += [(s.start, s.end, s.label) for s in a.segments] == [(s.start, s.end, s.label) for s in b.segments]
         worst = max(worst, float(np.abs(a.probs - b.probs).max()) if len(a.probs) else 0.0)
-    out[model] = {"files": len(files), "dft": args.dft, "identical_frame_labels": same_labels,
+    out[model] = {"files": len(files), "dft": args.dft or Classifier(core, backend="onnx").model.metadata.get("dft", "direct"), "identical_frame_labels": same_labels,
                   "identical_segments": same_segments, "max_prob_diff": worst}
     print(model, out[model], flush=True)
 json.dump(out, open(args.out, "w"), indent=1)

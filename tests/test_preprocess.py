@@ -136,3 +136,18 @@ def test_apply_chain(signals):
     assert PreprocessParams.from_dict({**p.to_dict(), "extra": 1}) == p
     d = apply(y, SR, PreprocessParams(denoise=True, remove_silence=False, equalise=False))
     assert len(d) == len(y) and np.all(np.isfinite(d))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3999, 4000, 4001, 12345])
+def test_block_levels_and_gains_match_a_float64_reference(n):
+    """The levels are float64 sums of the float32 samples (no float64 copy), and equalisation scales
+    every block, the short last one included, by its own gain, for any length."""
+    y = (np.random.default_rng(n).standard_normal(n) * 0.2 + 0.01).astype(np.float32)
+    blocks = [y[i:i + 4000].astype(np.float64) for i in range(0, n, 4000)]
+    want = [10 * np.log10(max(np.mean(b ** 2) - np.mean(b) ** 2, 1e-10)) for b in blocks]
+    np.testing.assert_allclose(block_rms_db(y, 4000, remove_dc=True), want, rtol=0, atol=1e-4)
+    out = equalise_loudness(y, 16000, window=0.25, target_db=-20, max_gain_db=30)
+    assert out.dtype == np.float32 and out.shape == y.shape
+    gains = np.float32(10) ** (np.clip(-20 - block_rms_db(y, 4000), -30, 30) / 20).astype(np.float32)
+    want_out = np.clip(y * np.repeat(gains, 4000)[:n], -1, 1)
+    np.testing.assert_allclose(out, want_out, rtol=1e-6, atol=1e-7)

@@ -186,10 +186,35 @@ def test_factored_dft_is_the_same_spectrum():
         FrontEnd(MFCC_DELTAS.with_(hop_length=161), dft="factored")
 
 
+def test_folded_dft_is_the_same_spectrum():
+    """The folded DFT (the bundled graphs' front end) gives the direct DFT's power spectrum and mel
+    bands to float32 rounding, for any length (frames at the end of a block included); a window
+    not symmetric about the frame's centre has none, and export falls back to the direct DFT."""
+    import torch
+
+    from sonotype.export.frontend import FrontEnd, default_dft, folded_dft
+    from sonotype.features.params import MFCC_DELTAS
+
+    direct, folded = FrontEnd(MFCC_DELTAS), FrontEnd(MFCC_DELTAS, dft="folded")
+    music = synthetic()["music"]
+    for n in (512, 512 + 159, 512 + 160, len(music)):
+        y = torch.from_numpy(music[None, :n].astype(np.float32))
+        with torch.no_grad():
+            want, got = direct.power(y)[0].double().numpy(), folded.power(y)[0].double().numpy()
+            mel_want, mel_got = direct.mel_power(y).double().numpy(), folded.mel_power(y).double().numpy()
+        assert got.shape == want.shape == (257, 1 + (n - 512) // 160)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * want.max())
+        np.testing.assert_allclose(mel_got, mel_want, rtol=0, atol=1e-5 * mel_want.max())
+    odd = MFCC_DELTAS.with_(n_fft=511)  # 400-sample window in 511: not centred
+    assert folded_dft(odd) is None and default_dft(odd) == "direct" and default_dft(MFCC_DELTAS) == "folded"
+    with pytest.raises(ValueError, match="symmetric"):
+        FrontEnd(odd, dft="folded")
+
+
 def test_factored_export_labels_and_metadata(tmp_path):
     out = export_raw("slim", tmp_path / "slim-fast.onnx", dft="factored")
     fast, shipped = RawModel(out), RawModel(bundled_path("slim", ".onnx"))
-    assert fast.metadata["dft"] == "factored" and "dft" not in shipped.metadata
+    assert fast.metadata["dft"] == "factored" and shipped.metadata["dft"] == "folded"
     for name, y in synthetic().items():
         idx = np.arange(1 + (len(y) - 512) // 160)
         a, b = fast.run(y[None], idx), shipped.run(y[None], idx)
@@ -207,3 +232,5 @@ def test_export_dft_option_is_for_raw_graphs(tmp_path, capsys):
     assert len(err) == 1 and "--dft" in err[0] and not (tmp_path / "f.onnx").exists()
     assert main(["export", "--model", "slim", "--onnx", str(tmp_path / "r.onnx"), "--dft", "factored"]) == 0
     assert RawModel(tmp_path / "r.onnx").metadata["dft"] == "factored"
+    assert main(["export", "--model", "slim", "--onnx", str(tmp_path / "d.onnx")]) == 0
+    assert RawModel(tmp_path / "d.onnx").metadata["dft"] == "folded"  # the default

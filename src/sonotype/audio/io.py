@@ -78,7 +78,7 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     """Average channels of a (frames, channels) array to float32 mono."""
     if x.ndim == 1:
         return x.astype(np.float32, copy=False)
-    return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0].astype(np.float32)
+    return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0].astype(np.float32, copy=False)
 
 
 def _finite(path, y: np.ndarray) -> np.ndarray:

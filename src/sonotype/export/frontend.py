@@ -4,7 +4,13 @@
 :func:`sonotype.features.extract` (static features) and :func:`sonotype.features.add_deltas`
 compute, with fixed weights so that it exports to plain ONNX (Conv, MatMul, Log, Gather, Pad):
 
-- framing, window and DFT (``dft="direct"``, the default, :func:`dft_kernels`): one strided
+- framing, window and DFT, one of three ways. ``dft="folded"`` (what :func:`export_raw
+  <sonotype.export.raw.export_raw>` uses where it applies, :func:`default_dft`;
+  :func:`folded_dft`): each frame's samples folded about its centre (``x[c + d] ± x[c - d]``,
+  the window being symmetric), the samples framed by reshapes into rows of the hop
+  (:func:`folded_halves`), then two matmuls, for the real and imaginary parts: half the
+  multiply-adds of the direct DFT, with sums of the same kind. ``dft="direct"``
+  (:func:`dft_kernels`): one strided
   ``conv1d`` whose kernels are the window times cos and sin of each bin (only the window's
   non-zero samples); or (``dft="factored"``, :func:`factored_dft`, when ``L = gcd(hop, n_fft)``
   is at least 8: 512 / 160 gives L = 32) the samples as rows of ``L``, a depthwise strided
@@ -31,7 +37,7 @@ import torch.nn.functional as F
 from ..features.params import FeatureParams
 
 DELTA_WIDTH = 9  # librosa.feature.delta's default, as sonotype.features.add_deltas uses
-DFTS = ("direct", "factored")
+DFTS = ("direct", "factored", "folded")
 
 
 def dft_kernels(params: FeatureParams) -> tuple:
@@ -106,6 +112,72 @@ def factored_dft(params: FeatureParams, min_row: int = 8):
             "step1": step1.reshape(L * 2 * G, 1, N1).astype(np.float32), "step2": step2.astype(np.float32)}
 
 
+def folded_dft(params: FeatureParams):
+    """Weights of the DFT of windowed frames folded about the frame's centre, or None.
+
+    With the window symmetric about ``c = n_fft / 2`` (``w[c + d] = w[c - d]``, as librosa's
+    centred Hann), ``n = c + d`` gives ``X[k] = (-1)^k sum_d w[c+d] x[c+d] e^{-2 pi i k d / N}``:
+    the real part needs only ``u[d] = x[c+d] + x[c-d]`` and the imaginary part only
+    ``v[d] = x[c+d] - x[c-d]``, ``d = 0 .. D`` (``D`` the last non-zero weight past ``c``), so
+    each bin is two dot products of ``D + 1`` terms instead of one of ``2 D + 1``: half the
+    multiply-adds of :func:`dft_kernels` with the same kind of float32 sums (the sign ``(-1)^k``
+    is dropped: only the power is used). Bins 0 and ``N / 2`` have no imaginary part.
+
+    Returns
+    -------
+    None when ``n_fft`` is odd or the window is not symmetric about ``n_fft / 2``, else a dict:
+    ``centre`` c; ``half`` D; ``cos`` float32 ``(n_bins, D + 1)``: ``w[c+d] cos(2 pi k d / N)``,
+    column 0 halved (it meets ``u[0] = 2 x[c]``); ``sin`` float32 ``(n_bins - 2, D + 1)``:
+    ``w[c+d] sin(2 pi k d / N)`` for bins ``k = 1 .. N/2 - 1`` (column 0 is zero).
+    """
+    N = params.n_fft
+    if N % 2:
+        return None
+    w, c = _hann(params), N // 2
+    nz = np.flatnonzero(w)
+    D = int(max(nz[-1] - c, c - nz[0]))
+    d = np.arange(D + 1)
+    if c - D < 0 or c + D >= N or not np.allclose(w[c + d], w[c - d], rtol=0, atol=1e-12):
+        return None
+    k = np.arange(N // 2 + 1)[:, None]
+    phase = 2 * np.pi * ((k * d[None, :]) % N) / N
+    cos = np.cos(phase) * w[c + d][None, :]
+    cos[:, 0] *= 0.5
+    sin = (np.sin(phase) * w[c + d][None, :])[1:-1]
+    return {"centre": c, "half": D, "cos": cos.astype(np.float32), "sin": sin.astype(np.float32)}
+
+
+def folded_halves(samples: torch.Tensor, centre: int, half: int, hop: int, n_frames) -> tuple:
+    """``x[c + d]`` and ``x[c - d]``, ``d = 0 .. half``, of every frame: two ``(batch, n_frames, half + 1)``.
+
+    Frame ``t``'s centre is sample ``c = centre + t * hop``. Built from the samples as rows of
+    ``hop`` (reshapes, no index tensor): its ``d < hop`` part is row ``t`` of the rows starting at
+    sample ``centre`` (rows starting at ``centre - hop + 1``, reversed, for ``x[c - d]``), its
+    ``hop <= d < 2 hop`` part row ``t + 1`` (``t - 1``), and so on. The only per-sample reversal
+    is one flip of the rows. Samples outside ``[0, n)`` that the rows touch count as zeros;
+    the frames use none of them.
+    """
+    q = half // hop + 1  # rows per half
+    x = F.pad(samples, (q * hop, (q + 1) * hop))  # rows t - q + 1 .. t + q - 1 exist for every frame
+    n_rows = n_frames + q - 1
+
+    def rows(start):  # rows 0 .. n_rows - 1 of hop samples from x[start:]
+        return x[:, start:start + n_rows * hop].reshape(x.shape[0], -1, hop)
+
+    right = rows(q * hop + centre)  # right[r, j] = samples[centre + r * hop + j]
+    # left[r, j] = samples[centre + (r - q + 1) * hop - j]: row r - q + 1 reversed
+    left = torch.flip(rows(centre - hop + 1 + hop), dims=[2])
+    cut = [min(hop, half + 1 - i * hop) for i in range(q)]
+    r = torch.cat([right[:, i:i + n_frames, :cut[i]] for i in range(q)], dim=2)
+    l_ = torch.cat([left[:, q - 1 - i:q - 1 - i + n_frames, :cut[i]] for i in range(q)], dim=2)
+    return r, l_
+
+
+def default_dft(params: FeatureParams) -> str:
+    """The front end's DFT unless one is asked for: "folded" where :func:`folded_dft` applies, else "direct"."""
+    return "folded" if folded_dft(params) is not None else "direct"
+
+
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
     """Orthonormal DCT-II rows ``(n_mfcc, n_mels)`` (``scipy.fft.dct(..., norm="ortho")``)."""
     import scipy.fft
@@ -129,8 +201,9 @@ class FrontEnd(nn.Module):
     params : FeatureParams
         ``kind`` "mfcc" or "logmel" (the STFT feature of the genre CNN is not supported).
     dft : str
-        "direct" (default) or "factored" (:func:`factored_dft`; ValueError where the frame
-        hop and length do not factor).
+        "direct" (default), "factored" (:func:`factored_dft`; ValueError where the frame
+        hop and length do not factor) or "folded" (:func:`folded_dft`; ValueError where the
+        window is not symmetric about the frame's centre).
     """
 
     def __init__(self, params: FeatureParams, dft: str = "direct"):
@@ -149,7 +222,13 @@ class FrontEnd(nn.Module):
             raise ValueError(f"no factored DFT for n_fft {params.n_fft} and hop {params.hop_length} "
                              "(their gcd is under 8)")
         self.factored = plan is not None
-        if self.factored:
+        self.folded = folded_dft(params) if dft == "folded" else None
+        if dft == "folded" and self.folded is None:
+            raise ValueError("no folded DFT: the window is not symmetric about the frame's centre")
+        if self.folded is not None:
+            self.register_buffer("dft", torch.from_numpy(self.folded.pop("cos")))
+            self.register_buffer("dft2", torch.from_numpy(self.folded.pop("sin")))
+        elif self.factored:
             self.row, self.groups = plan["row"], plan["groups"]
             self.register_buffer("dft", torch.from_numpy(plan["step1"]))
             self.register_buffer("dft2", torch.from_numpy(plan["step2"]))
@@ -164,11 +243,16 @@ class FrontEnd(nn.Module):
         self.register_buffer("dct", torch.from_numpy(dct))
         order = params.deltas if params.kind == "mfcc" else 0
         self.register_buffer("deltas", torch.from_numpy(delta_kernels(order)) if order else torch.zeros(0, 0))
+        # add_deltas' depthwise kernels, channel-major: (n_mfcc * order, 1, width)
+        self.register_buffer("delta_conv", self.deltas.repeat(params.n_mfcc if order else 0, 1)[:, None, :])
 
     def power(self, samples: torch.Tensor) -> torch.Tensor:
         """Power spectrum ``(batch, bins, frames)`` of samples ``(batch, n)``; factored: bins in
         slot order (``G * L`` rows, see :func:`factored_dft`), else ``0 .. n_fft / 2``."""
         p = self.params
+        if self.folded is not None:
+            re, im = self._folded(samples)
+            return (re * re + F.pad(im * im, (1, 1))).transpose(1, 2)
         if not self.factored:
             tail = p.n_fft - self.offset - self.span  # zero-weight samples at the end of each frame
             x = samples[:, None, self.offset:samples.shape[1] - tail]
@@ -183,23 +267,43 @@ class FrontEnd(nn.Module):
         x = torch.matmul(self.dft2, y)  # (b, G, 2L, frames)
         return (x * x).reshape(b, G, 2, L, t).sum(dim=2).reshape(b, G * L, t)
 
+    def mel_power(self, samples: torch.Tensor) -> torch.Tensor:
+        """Mel band power ``(batch, n_mels, frames)`` of samples ``(batch, n)``."""
+        if self.folded is None:
+            return torch.matmul(self.mel, self.power(samples))
+        re, im = self._folded(samples)  # the mel bank on the real and imaginary parts apart: no padding
+        mel = torch.matmul(re * re, self.mel.T) + torch.matmul(im * im, self.mel[:, 1:-1].T)
+        return mel.transpose(1, 2)
+
     def static(self, samples: torch.Tensor) -> torch.Tensor:
         """Static features ``(batch, n_mfcc or n_mels, frames)`` of samples ``(batch, n)``."""
-        mel = torch.matmul(self.mel, self.power(samples))
+        mel = self.mel_power(samples)
         db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
         return torch.matmul(self.dct, db) if self.params.kind == "mfcc" else db
 
+    def _folded(self, samples: torch.Tensor) -> tuple:
+        """Real parts ``(batch, frames, n_bins)`` and imaginary parts ``(batch, frames, n_bins - 2)``
+        (bins 1 .. N/2 - 1) up to sign, by :func:`folded_dft`."""
+        p, c, D = self.params, self.folded["centre"], self.folded["half"]
+        n_frames = (samples.shape[1] - p.n_fft) // p.hop_length + 1
+        right, left = folded_halves(samples, c, D, p.hop_length, n_frames)
+        u, v = right + left, right - left
+        return torch.matmul(u, self.dft.T), torch.matmul(v, self.dft2.T)
+
     def add_deltas(self, c: torch.Tensor) -> torch.Tensor:
-        """``c`` stacked with its Δ (and ΔΔ), edge frames repeated (librosa's mode 'nearest')."""
+        """``c`` stacked with its Δ (and ΔΔ), edge frames repeated (librosa's mode 'nearest').
+
+        One depthwise convolution gives every order of every channel (channel-major), reordered
+        to ``[c, Δ c, ΔΔ c]``: one graph node instead of a slice, a product and a sum per tap."""
         if self.deltas.numel() == 0:
             return c
-        h = DELTA_WIDTH // 2
+        h, order = DELTA_WIDTH // 2, self.deltas.shape[0]
+        b, ch, n = c.shape
         padded = F.pad(c, (h, h), mode="replicate")
-        n = c.shape[2]
-        parts = [c]
-        for row in self.deltas:
-            parts.append(sum(row[j] * padded[:, :, j:j + n] for j in range(DELTA_WIDTH)))
-        return torch.cat(parts, dim=1)
+        ch = self.delta_conv.shape[0] // order  # n_mfcc, a constant of the graph
+        d = F.conv1d(padded, self.delta_conv, groups=ch)  # (b, ch * order, n)
+        d = d.reshape(b, ch, order, n).transpose(1, 2).reshape(b, order * ch, n)
+        return torch.cat([c, d], dim=1)
 
     def forward(self, samples: torch.Tensor, frame_index: torch.Tensor) -> torch.Tensor:
         """Features of the frames ``frame_index`` (int64, any order, repeats allowed)."""

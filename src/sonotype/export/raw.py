@@ -25,7 +25,8 @@ side: ``sonotype_format`` ("sonotype-raw-onnx/1"), ``arch``, ``kwargs``, ``class
 ``clip`` (seconds), ``clip_frames``, ``clip_rule``, ``receptive_field`` (frames),
 ``delta_context`` (frames each side), ``latency_s`` (the front end and network: ``n_fft`` samples),
 ``inputs``, ``outputs``, ``source_sha1`` (of the checkpoint's weights and statistics), and
-``dft`` ("factored") on graphs exported with the factored DFT.
+``dft``, the front end's DFT ("folded", "direct" or "factored"; graphs written before it was
+recorded are "direct").
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from torch import nn
 from ..atomic import atomic_path
 from ..checkpoint import RAW_FORMAT, build_from_checkpoint, load_checkpoint, resolve_model
 from ..features.params import FeatureParams
-from .frontend import DELTA_WIDTH, FrontEnd
+from .frontend import DELTA_WIDTH, FrontEnd, default_dft
 from .onnx import DEFAULT_OPSET, _is_gmm, _jsonable, checkpoint_digest
 
 INPUTS = ("samples", "frame_index")
@@ -93,11 +94,11 @@ def raw_metadata(ck: dict, model, dft: str = "direct") -> dict:
         "receptive_field": None if model.receptive_field is None else int(model.receptive_field),
         "delta_context": DELTA_WIDTH // 2 if (p.kind == "mfcc" and p.deltas) else 0,
         "latency_s": p.n_fft / p.sr, "inputs": list(INPUTS), "outputs": list(OUTPUTS),
-        "source_sha1": checkpoint_digest(ck, raw=True), **({"dft": dft} if dft != "direct" else {}),
+        "source_sha1": checkpoint_digest(ck, raw=True), "dft": dft,
     }
 
 
-def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET, dft: str = "direct") -> Path:
+def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET, dft: str | None = None) -> Path:
     """Export a checkpoint as a raw-audio ONNX model (atomic write).
 
     Parameters
@@ -109,9 +110,11 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET, df
         The ``.onnx`` file to write.
     opset : int
         ONNX opset.
-    dft : str
-        The front end's DFT: "direct" (default) or "factored" (faster, less exact in float32;
-        :class:`~sonotype.export.frontend.FrontEnd`). The file's metadata names a factored one.
+    dft : str, optional
+        The front end's DFT (:class:`~sonotype.export.frontend.FrontEnd`): "folded" (the default
+        where the window is symmetric about the frame's centre, as for every preset; else
+        "direct"), "direct" (the strided convolution) or "factored" (faster, less exact in
+        float32). The file's metadata names it.
 
     Returns
     -------
@@ -131,6 +134,7 @@ def export_raw(checkpoint_path_or_dict, out_path, opset: int = DEFAULT_OPSET, df
         raise ValueError("GMM has no ONNX export (only torch models: slim, wide, snn)")
     model = build_from_checkpoint(ck).float().cpu().eval()
     params = FeatureParams.from_dict(ck["features"])
+    dft = default_dft(params) if dft is None else dft
     raw = RawModel(model, params, ck.get("mean"), ck.get("std"), dft).eval()
     n = params.n_fft + 99 * params.hop_length
     example = (torch.randn(1, n) * 0.1, torch.arange(100, dtype=torch.int64))
@@ -159,7 +163,8 @@ def cached_raw(ck: dict, cache_dir=None) -> Path:
     from ..data.cache import cache_error, damaged, default_cache_dir
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "onnx"
-    path = root / f"{checkpoint_digest(ck, raw=True, opset=DEFAULT_OPSET)}-raw.onnx"
+    dft = default_dft(FeatureParams.from_dict(ck["features"]))  # in the name: a new front end, a new file
+    path = root / f"{checkpoint_digest(ck, raw=True, opset=DEFAULT_OPSET)}-raw-{dft}.onnx"
     if path.is_file():
         try:
             import onnxruntime as ort

@@ -165,17 +165,26 @@ def _forward(lp, m, penalty, init):
     step = int(m.min())
     rows = np.arange(P, P + n)[:, None] * K + ((1 - m) * K + np.arange(K))[None, :]
     flat = D.reshape(-1)
-    others = np.array([[j for j in range(K) if j != k] for k in range(K)]).reshape(K, max(K - 1, 0))
+    others = _others(K)
+    Apen = A + penalty
     for b in range(P, P + n, step):
         e = min(b + step, P + n)
         X = flat[rows[b - P:e - P]]                  # chains completed at t (minus A[t+1])
         np.maximum(X[0], G[b - 1], out=X[0])
-        np.maximum.accumulate(X, axis=0, out=X)
-        G[b:e] = X
+        Gb = np.maximum.accumulate(X, axis=0, out=G[b:e])
         if K > 1:                                    # enter class k at t+1 from the best other class
-            Ab = A[b + 1:e + 1]
-            D[b + 1:e + 1] = (X + Ab)[:, others].max(axis=2) - penalty - Ab
+            D[b + 1:e + 1] = (Gb + A[b + 1:e + 1])[:, others].max(axis=2) - Apen[b + 1:e + 1]
     return {"A": A, "G": G, "D": D, "P": P, "fresh": init is None or init[1] < m[init[0]]}
+
+
+_OTHERS = {}
+
+
+def _others(K: int) -> np.ndarray:
+    """(K, K - 1) int: for each class, the other classes."""
+    if K not in _OTHERS:
+        _OTHERS[K] = np.array([[j for j in range(K) if j != k] for k in range(K)], np.intp).reshape(K, max(K - 1, 0))
+    return _OTHERS[K]
 
 
 def _end_state(f, m, n, complete: bool):

@@ -67,7 +67,7 @@ import warnings
 import bottleneck as bn
 import numpy as np
 
-from ..preprocess import equalise_loudness
+from ..preprocess import equalise_loudness, row_sums
 from .classify import Classifier
 from .decode import DEFAULT, FixedLagViterbi
 from .netpath import DELTA_LOOKAHEAD, NET_BLOCK, FeaturePath, RawPath  # noqa: F401 (re-exported)
@@ -337,8 +337,8 @@ class StreamingSegmenter(_SmoothingStages):
             self._last = float(y[-1])
         buf = np.concatenate([self._rms_buf, y])
         nq = len(buf) // g
-        sub = buf[:nq * g].reshape(nq, g).astype(np.float64)
-        self._q.append(np.stack([(sub ** 2).sum(1), sub.sum(1)], 1))
+        sub = buf[:nq * g].reshape(nq, g)
+        self._q.append(np.stack([row_sums(sub, squares=True), row_sums(sub)], 1))
         self._rms_buf = buf[nq * g:]
         a, b = p.hop_length // g, p.win_length // g
         avail = 0 if self._q.end < b else (self._q.end - b) // a + 1
@@ -347,11 +347,10 @@ class StreamingSegmenter(_SmoothingStages):
         t0 = self._Rs.end
         if avail <= t0:
             return
-        idx = np.arange(t0, avail) * a
-        q, off = self._q.data, self._q.start
-        sums = q[idx - off]
+        q, i0, n = self._q.data, t0 * a - self._q.start, avail - t0
+        sums = q[i0:i0 + a * (n - 1) + 1:a]  # sub-blocks t * a + j of frames t0 .. avail - 1, j = 0 .. b - 1
         for j in range(1, b):
-            sums = sums + q[idx - off + j]
+            sums = sums + q[i0 + j:i0 + j + a * (n - 1) + 1:a]
         power = sums[:, 0] - sums[:, 1] ** 2 / p.win_length  # the window's mean (DC) removed
         db = 10 * np.log10(np.maximum(power / p.win_length, 1e-10))
         silent = db < self.silence_db

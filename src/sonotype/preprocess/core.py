@@ -11,6 +11,11 @@ import numpy as np
 _EPS = 1e-10
 
 
+def row_sums(x: np.ndarray, squares: bool = False) -> np.ndarray:
+    """float64 sums (of squares) of the rows of a float32 ``(n, m)`` array, without a float64 copy of it."""
+    return np.einsum("ij,ij->i", x, x, dtype=np.float64) if squares else np.einsum("ij->i", x, dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class PreprocessParams:
     """What is done to audio before features.
@@ -85,13 +90,14 @@ def block_rms_db(y: np.ndarray, block: int, remove_dc: bool = False) -> np.ndarr
     n = -(-len(y) // block)
     if n == 0:
         return np.zeros(0, np.float32)
-    pad = np.zeros(n * block - len(y), np.float32)
-    x = np.concatenate([y, pad]).reshape(n, block).astype(np.float64)
     counts = np.full(n, block, np.float64)
     counts[-1] = len(y) - (n - 1) * block
-    power = (x ** 2).sum(1) / counts
+    if n * block > len(y):  # zeros add nothing to the sums
+        y = np.concatenate([y, np.zeros(n * block - len(y), np.float32)])
+    x = y.reshape(n, block)
+    power = row_sums(x, squares=True) / counts
     if remove_dc:
-        power = power - (x.sum(1) / counts) ** 2
+        power = power - (row_sums(x) / counts) ** 2
     return (10 * np.log10(np.maximum(power, _EPS))).astype(np.float32)
 
 
@@ -128,8 +134,14 @@ def equalise_loudness(y: np.ndarray, sr: int = 16000, window: float = 0.25,
     """
     block = max(1, int(round(window * sr)))
     gain_db = np.clip(target_db - block_rms_db(y, block), -max_gain_db, max_gain_db)
-    gain = np.repeat((10 ** (gain_db / 20)).astype(np.float32), block)[: len(y)]
-    return np.clip(np.asarray(y, np.float32) * gain, -1.0, 1.0)
+    gain = (10 ** (gain_db / 20)).astype(np.float32)
+    y = np.asarray(y, np.float32)
+    out = np.empty_like(y)
+    whole = (len(y) // block) * block  # whole blocks scaled in place by row, the short last one apart
+    np.multiply(y[:whole].reshape(-1, block), gain[:whole // block, None], out=out[:whole].reshape(-1, block))
+    if whole < len(y):
+        np.multiply(y[whole:], gain[-1], out=out[whole:])
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 def logmmse_denoise(y: np.ndarray, sr: int = 16000, initial_noise: int = 6,
