@@ -147,30 +147,31 @@ def folded_dft(params: FeatureParams):
     return {"centre": c, "half": D, "cos": cos.astype(np.float32), "sin": sin.astype(np.float32)}
 
 
-def folded_halves(samples: torch.Tensor, centre: int, half: int, hop: int, n_frames) -> tuple:
+def folded_halves(samples: torch.Tensor, centre: int, half: int, hop: int, n_frames, n_fft: int) -> tuple:
     """``x[c + d]`` and ``x[c - d]``, ``d = 0 .. half``, of every frame: two ``(batch, n_frames, half + 1)``.
 
-    Frame ``t``'s centre is sample ``c = centre + t * hop``. Built from the samples as rows of
-    ``hop`` (reshapes, no index tensor): its ``d < hop`` part is row ``t`` of the rows starting at
-    sample ``centre`` (rows starting at ``centre - hop + 1``, reversed, for ``x[c - d]``), its
-    ``hop <= d < 2 hop`` part row ``t + 1`` (``t - 1``), and so on. The only per-sample reversal
-    is one flip of the rows. Samples outside ``[0, n)`` that the rows touch count as zeros;
-    the frames use none of them.
+    Frame ``t``'s centre is sample ``c = centre + t * hop``. The values of ``d`` come in pieces of
+    at most ``hop``: piece ``i`` (``d = i * hop ..``, ``L`` values) is one slice of the samples
+    reshaped into rows of ``hop``, frame ``t`` being row ``t`` (no index tensor), cut to the
+    ``L`` samples it needs (no cut for a whole row) and, for ``x[c - d]``, reversed; the pieces
+    are put side by side. The slices stay inside ``[0, n)`` for the presets; zeros pad the
+    samples where they would not (values that are never used).
     """
-    q = half // hop + 1  # rows per half
-    x = F.pad(samples, (q * hop, (q + 1) * hop))  # rows t - q + 1 .. t + q - 1 exist for every frame
-    n_rows = n_frames + q - 1
+    lengths = [min(hop, half + 1 - i * hop) for i in range(half // hop + 1)]
+    right = [centre + i * hop + L - hop for i, L in enumerate(lengths)]  # the piece: each row's last L
+    left = [centre - i * hop - L + 1 for i, L in enumerate(lengths)]     # its first L, reversed
+    front = max(0, -min(right + left))
+    back = max(0, max(right + left) + hop - n_fft)  # slices end within hop of the last frame's start
+    x = F.pad(samples, (front, back)) if front or back else samples
 
-    def rows(start):  # rows 0 .. n_rows - 1 of hop samples from x[start:]
-        return x[:, start:start + n_rows * hop].reshape(x.shape[0], -1, hop)
+    def rows(start):
+        return x[:, front + start:front + start + n_frames * hop].reshape(x.shape[0], -1, hop)
 
-    right = rows(q * hop + centre)  # right[r, j] = samples[centre + r * hop + j]
-    # left[r, j] = samples[centre + (r - q + 1) * hop - j]: row r - q + 1 reversed
-    left = torch.flip(rows(centre - hop + 1 + hop), dims=[2])
-    cut = [min(hop, half + 1 - i * hop) for i in range(q)]
-    r = torch.cat([right[:, i:i + n_frames, :cut[i]] for i in range(q)], dim=2)
-    l_ = torch.cat([left[:, q - 1 - i:q - 1 - i + n_frames, :cut[i]] for i in range(q)], dim=2)
-    return r, l_
+    r, l_ = [], []
+    for L, r0, l0 in zip(lengths, right, left):
+        r.append(rows(r0) if L == hop else rows(r0)[:, :, hop - L:])
+        l_.append(torch.flip(rows(l0) if L == hop else rows(l0)[:, :, :L], dims=[2]))
+    return (torch.cat(r, dim=2), torch.cat(l_, dim=2)) if len(r) > 1 else (r[0], l_[0])
 
 
 def default_dft(params: FeatureParams) -> str:
@@ -286,7 +287,7 @@ class FrontEnd(nn.Module):
         (bins 1 .. N/2 - 1) up to sign, by :func:`folded_dft`."""
         p, c, D = self.params, self.folded["centre"], self.folded["half"]
         n_frames = (samples.shape[1] - p.n_fft) // p.hop_length + 1
-        right, left = folded_halves(samples, c, D, p.hop_length, n_frames)
+        right, left = folded_halves(samples, c, D, p.hop_length, n_frames, p.n_fft)
         u, v = right + left, right - left
         return torch.matmul(u, self.dft.T), torch.matmul(v, self.dft2.T)
 
