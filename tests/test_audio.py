@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sonotype.audio.io import AudioError, info, load, stream, write_wav
+from sonotype.audio.io import AudioError, info, load, prefetch, stream, write_wav
 
 SR = 16000
 AMP = 0.5
@@ -177,3 +177,42 @@ def test_write_wav_failure_leaves_old_file_and_no_temp(tmp_path, signals):
         write_wav(out, y, SR, subtype="NOT_A_SUBTYPE")
     assert os.listdir(tmp_path) == ["o.wav"]
     assert out.read_bytes() == before
+
+
+def test_prefetch_keeps_items_errors_and_stops_its_thread(make_audio, signals):
+    """prefetch gives stream's blocks in order; an error of the source comes where its item would
+    have; a consumer that stops early leaves no thread behind and the source closed."""
+    import threading
+
+    path = make_audio("a.wav", signals.music_like(2.0, 16000), sr=16000)
+    want = list(stream(path, block_seconds=0.3))
+    got = list(prefetch(stream(path, block_seconds=0.3)))
+    assert len(got) == len(want) > 2 and all(np.array_equal(a, b) for a, b in zip(got, want))
+
+    def failing():
+        yield 1
+        yield 2
+        raise AudioError("x.wav", "cannot decode audio: corrupt")
+
+    seen = []
+    with pytest.raises(AudioError, match="x.wav: cannot decode audio: corrupt"):
+        for item in prefetch(failing()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    items = prefetch(endless(), depth=2)
+    assert next(items) == 0 and next(items) == 1
+    items.close()
+    assert closed == [True]
+    assert not [t for t in threading.enumerate() if t.name == "sonotype-prefetch"]

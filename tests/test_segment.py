@@ -132,12 +132,14 @@ def test_feature_stream_is_exact():
         assert np.array_equal(np.concatenate(parts, axis=1), extract(y, p))
 
 
-def test_blockwise_file_equals_whole_array(slim_ck, tmp_path):
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_blockwise_file_equals_whole_array(slim_ck, tmp_path, prefetch):
+    """Reading a file in blocks, decoded ahead in a thread or not, gives the whole array's result."""
     y = mixture(seed=5)
     path = tmp_path / "mix.wav"
     sf.write(path, y, SR, subtype="FLOAT")
     whole = Segmenter(slim_ck).segment_array(y)
-    blocks = Segmenter(slim_ck, block_seconds=1.37).segment(path)
+    blocks = Segmenter(slim_ck, block_seconds=1.37, prefetch=prefetch).segment(path)
     assert np.array_equal(whole.frame_labels, blocks.frame_labels)
     assert np.array_equal(whole.probs, blocks.probs)
     assert whole.segments == blocks.segments

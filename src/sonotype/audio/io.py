@@ -5,6 +5,8 @@ in one line, so batch commands can report it and go on.
 """
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -185,6 +187,54 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
             yield tail
         elif out == 0:
             raise AudioError(path, _too_short(got, i.sample_rate, sr))
+
+
+def prefetch(blocks: Iterator, depth: int = 2) -> Iterator:
+    """Iterate ``blocks`` (e.g. :func:`stream`) in a background thread, up to ``depth`` items ahead.
+
+    Decoding a file (libsndfile, soxr and numpy release the GIL) then overlaps with the work done
+    on each block on another core; the items and their order are those of ``blocks``. An
+    exception of ``blocks`` is raised here, where the item would have come; when the consumer
+    stops early, the thread closes ``blocks`` after the item it is reading.
+    """
+    q, stop, end = queue.Queue(maxsize=max(1, int(depth))), threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for item in blocks:
+                if not put((item, None)):
+                    break
+            else:
+                put((end, None))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
+            put((end, err))
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=work, name="sonotype-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_wav(path, y: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:

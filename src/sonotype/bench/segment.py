@@ -13,6 +13,10 @@ synthetic recording written for the purpose, so decoding is included) and report
 - ``groups``: the same summed into ``decode``, ``features`` (loudness, STFT, mel/DCT,
   standardisation), ``network``, ``smoothing`` (window average, median, silence, Viterbi), ``other``.
 
+With more than one thread the file is decoded ahead in a background thread
+(:func:`sonotype.audio.prefetch`, as ``Segmenter`` does on several cores): ``decode`` is then the
+time spent waiting for a block, not the time to decode it.
+
 Threads: ``threads=1`` pins torch (``torch.set_num_threads``) and every BLAS / OpenMP pool
 (threadpoolctl) to one thread; ``threads=0`` uses all cores.
 """
@@ -168,7 +172,7 @@ class _TimedBlocks:
 def _segmenter(model, backend: str, threads: int, smoothing=None):
     from ..infer import Classifier, Segmenter
     clf = Classifier(model, backend=backend, threads=threads or None)
-    return Segmenter(clf, smoothing=smoothing)
+    return Segmenter(clf, smoothing=smoothing)  # one thread: no prefetching reader either
 
 
 def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
@@ -178,7 +182,7 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
     for one thread, what the job costs regardless of other load on the machine), else in wall
     seconds. Both totals are always reported (``wall_s``, ``cpu_s``).
     """
-    from ..audio import info, stream
+    from ..audio import info, prefetch, stream
     total = info(path).duration
     clock = time.process_time if cpu else time.perf_counter
     # warm-up: cached filters / windows, the network's block shapes, lazy imports
@@ -188,7 +192,8 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
     for _ in range(max(1, repeats)):
         timings = seg.engine.enable_timing(True, clock)
         t0, c0 = time.perf_counter(), time.process_time()
-        blocks = _TimedBlocks(stream(path, sr=seg.sr, block_seconds=seg.block_seconds), timings, clock)
+        blocks = stream(path, sr=seg.sr, block_seconds=seg.block_seconds)
+        blocks = _TimedBlocks(prefetch(blocks) if seg.prefetch else blocks, timings, clock)
         result = seg._run(blocks, total, str(path))
         wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         seg.engine.enable_timing(False)

@@ -126,6 +126,7 @@ class Classifier:
     def __init__(self, checkpoint=None, device: str = "cpu", backend: str | None = None,
                  threads: int | None = None):
         self.backend = choose_backend(checkpoint, backend)
+        self.threads = threads
         self.checkpoint = checkpoint if isinstance(checkpoint, dict) else None
         self.mean = self.std = None
         if self.backend == "onnx":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ..audio import info, resample, stream
+from ..audio import info, prefetch, resample, stream
 from .formats import Segment, segments_from_codes
 from .stream import SILENCE, StreamingSegmenter
 
@@ -99,6 +99,10 @@ class Segmenter:
         class's minimum) or ``"median"`` (the paper's); default ``decoder.smoothing``.
     decoder : DecoderConfig, optional
         Smoothing settings (default :data:`sonotype.infer.decode.DEFAULT`).
+    prefetch : bool, optional
+        Decode the next blocks of a file in a background thread while this one is labelled
+        (:func:`sonotype.audio.prefetch`; the same result). Default: when this process may run on
+        more than one core and the classifier was not limited to one thread.
 
     Raises
     ------
@@ -115,13 +119,14 @@ class Segmenter:
 
     def __init__(self, classifier_or_checkpoint=None, window: float | None = None, median: int | None = None,
                  silence_db: float = -50.0, block_seconds: float = 60.0, min_silence: float = 0.2,
-                 smoothing: str | None = None, decoder=None):
+                 smoothing: str | None = None, decoder=None, prefetch: bool | None = None):
         # eager=False: the network waits for complete blocks (same output, no repeated work)
         self.engine = StreamingSegmenter(classifier_or_checkpoint, window=window, median=median,
                                          silence_db=silence_db, min_silence=min_silence, eager=False,
                                          smoothing=smoothing, decoder=decoder)
         self.classifier = self.engine.classifier
         self.block_seconds = float(block_seconds)
+        self.prefetch = _cores() > 1 and self.classifier.threads != 1 if prefetch is None else bool(prefetch)
 
     @property
     def classes(self) -> list:
@@ -165,7 +170,7 @@ class Segmenter:
         """
         total = info(path).duration
         blocks = stream(path, sr=self.sr, block_seconds=self.block_seconds)
-        return self._run(blocks, total, str(path))
+        return self._run(prefetch(blocks) if self.prefetch else blocks, total, str(path))
 
     def segment_array(self, y, sr: int | None = None, name: str = "<array>") -> SegmentationResult:
         """Segment mono samples ``y`` at ``sr`` Hz (resampled to the model's rate)."""
@@ -175,6 +180,16 @@ class Segmenter:
         step = max(1, int(self.block_seconds * self.sr))
         blocks = (y[i:i + step] for i in range(0, len(y), step))
         return self._run(blocks, len(y) / self.sr, name)
+
+
+def _cores() -> int:
+    """Cores this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class _Column:
