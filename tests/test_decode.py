@@ -108,3 +108,38 @@ def test_config():
     assert list(c.min_frames(["speech", "music", "other"], 100)) == [25, 100, round(100 * c.min_default)]
     with pytest.raises(ValueError):
         DecoderConfig(smoothing="mean")
+
+
+def one_class_case(seed):
+    """A stretch where class ``k`` leads in every frame (seed % 4 == 0: another may lead somewhere),
+    starting fresh, inside ``k`` or inside another class, ending or cut by the horizon."""
+    rng = np.random.default_rng(seed)
+    K, n = 3, int(rng.integers(1, 60))
+    m = rng.integers(1, 30, K)
+    k = int(rng.integers(K))
+    p = rng.dirichlet(np.ones(K), size=n)
+    p[:, k] += rng.uniform(0, 1.0, n) if seed % 4 == 0 else 1.05
+    lp = np.log(p / p.sum(1, keepdims=True))
+    init = [None, (k, int(rng.integers(0, 40))), ((k + 1) % K, int(rng.integers(0, 40)))][seed % 3]
+    return lp, m, float(rng.uniform(0.5, 20)), init, bool(seed % 2)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_class_stretch_takes_the_short_cut_exactly(seed, monkeypatch):
+    """A stretch where one class leads in every frame is decoded without the recursion: the same
+    codes as the recursion, whatever the start and end."""
+    import sonotype.infer.decode as dec
+
+    lp, m, penalty, init, complete = one_class_case(seed)
+    fast = decode_stretch(lp, m, penalty, init, complete)
+    monkeypatch.setattr(dec, "_one_class", lambda *a: None)
+    slow = decode_stretch(lp, m, penalty, init, complete)
+    assert (fast is None and slow is None) or np.array_equal(fast, slow)
+
+
+def test_the_short_cut_applies_to_most_of_those_cases():
+    from sonotype.infer.decode import _one_class
+
+    taken = [_one_class(lp, m, init, complete) is not None
+             for lp, m, _, init, complete in map(one_class_case, range(40))]
+    assert 12 <= sum(taken) < 40

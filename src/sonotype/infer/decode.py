@@ -250,11 +250,32 @@ def decode_stretch(lp, m, penalty, init=None, complete=True):
         (n,) int8 class codes; None when no path fits (stretch too short).
     """
     lp = np.asarray(lp, np.float64)
+    same = _one_class(lp, np.asarray(m), init, complete)
+    if same is not None:
+        return same
     f = _forward(lp, np.asarray(m), float(penalty), init)
     end = _end_state(f, m, len(lp), complete)
     if not np.isfinite(end[0]):
         return None
     return _backtrack(f, m, len(lp), end)
+
+
+def _one_class(lp, m, init, complete):
+    """The path of one class throughout when it is the only best one, else None.
+
+    When one class ``k`` has the strictly highest log-probability in every frame, and the path
+    starts fresh or in ``k`` itself, staying in ``k`` is better than any other path (each of those
+    gives some frame a lower score, and all but the one-class paths pay a switch), so the
+    recursion is not needed; the ending segment must still reach ``k``'s minimum when ``complete``.
+    """
+    k = int(np.argmax(lp[0]))
+    if init is not None and init[0] != k:
+        return None
+    if complete and (0 if init is None else init[1]) + len(lp) < m[k]:
+        return None
+    if np.count_nonzero(lp < lp[:, k:k + 1]) != lp.size - len(lp):  # k strictly ahead in every frame
+        return None
+    return np.full(len(lp), k, np.int8)
 
 
 def _runs(mask) -> list:
