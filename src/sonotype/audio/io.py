@@ -5,6 +5,7 @@ in one line, so batch commands can report it and go on.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -187,6 +188,14 @@ def stream(path, sr: int = DEFAULT_SR, block_seconds: float = 30.0) -> Iterator[
             yield tail
         elif out == 0:
             raise AudioError(path, _too_short(got, i.sample_rate, sr))
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def prefetch(blocks: Iterator, depth: int = 2) -> Iterator:

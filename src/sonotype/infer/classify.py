@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import DEFAULT_SR, info, load, resample, stream
+from ..audio import DEFAULT_SR, info, load, prefetch, resample, stream, usable_cores
 from ..data.framing import clip_length, clip_starts, fit_length
 from ..features.params import FeatureParams
 from ..preprocess import PreprocessParams, apply
@@ -233,7 +233,10 @@ class Classifier:
         if info(path).duration <= LONG_FILE_S:
             return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))
         parts, n = [], 0
-        for y in stream(path, sr=self.sr, block_seconds=BLOCK_S):
+        blocks = stream(path, sr=self.sr, block_seconds=BLOCK_S)
+        if self.threads != 1 and usable_cores() > 1:  # decode the next block while this one is classified
+            blocks = prefetch(blocks, depth=1)
+        for y in blocks:
             n += len(y)
             parts.append(self.clip_probs(apply(y, self.sr, self.prep), clip))
         return self._result(str(path), np.concatenate(parts), n / self.sr)

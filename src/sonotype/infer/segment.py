@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ..audio import info, prefetch, resample, stream
+from ..audio import info, prefetch, resample, stream, usable_cores
 from .formats import Segment, segments_from_codes
 from .stream import SILENCE, StreamingSegmenter
 
@@ -126,7 +126,7 @@ class Segmenter:
                                          smoothing=smoothing, decoder=decoder)
         self.classifier = self.engine.classifier
         self.block_seconds = float(block_seconds)
-        self.prefetch = _cores() > 1 and self.classifier.threads != 1 if prefetch is None else bool(prefetch)
+        self.prefetch = usable_cores() > 1 and self.classifier.threads != 1 if prefetch is None else bool(prefetch)
 
     @property
     def classes(self) -> list:
@@ -180,16 +180,6 @@ class Segmenter:
         step = max(1, int(self.block_seconds * self.sr))
         blocks = (y[i:i + step] for i in range(0, len(y), step))
         return self._run(blocks, len(y) / self.sr, name)
-
-
-def _cores() -> int:
-    """Cores this process may run on."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class _Column:
