@@ -88,6 +88,17 @@ def test_recording_shorter_than_every_minimum_gets_one_class():
     assert (viterbi_codes(p, sil, [30, 40, 50], 5.0, 100, 100) == 3).all()   # merged into the silence
 
 
+def test_recording_shorter_than_a_class_minimum_can_be_that_class():
+    """0.5 s of what the model calls noise is noise, not speech, the only class whose minimum
+    (0.2 s against 1 s) it reaches; between two silences the minima still hold."""
+    p = np.tile([0.05, 0.05, 0.9], (50, 1))
+    assert (viterbi_codes(p, np.zeros(50, bool), [20, 100, 100], 80.0, 200, 100) == 2).all()
+    sil = np.r_[np.ones(30, bool), np.zeros(50, bool), np.ones(30, bool)]
+    p = np.vstack([np.tile([0.05, 0.05, 0.9], (30, 1)), p, np.tile([0.05, 0.05, 0.9], (30, 1))])
+    codes = viterbi_codes(p, sil, [20, 100, 100], 80.0, 200, 100)
+    assert (codes[30:80] == 0).all() and (codes[sil] == 3).all()
+
+
 def test_log_prior_offsets_shift_the_decision():
     # noise a little ahead of speech on every frame: decoded noise, unless the prior lowers it
     p = np.tile([0.40, 0.15, 0.45], (300, 1))
