@@ -24,6 +24,7 @@ same labels: :class:`~sonotype.infer.segment.Segmenter` and the streaming segmen
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, replace
 
@@ -180,14 +181,10 @@ def _forward(lp, m, penalty, init):
     return {"A": A, "G": G, "D": D, "P": P, "fresh": init is None or init[1] < m[init[0]]}
 
 
-_OTHERS = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _others(K: int) -> np.ndarray:
     """(K, K - 1) int: for each class, the other classes."""
-    if K not in _OTHERS:
-        _OTHERS[K] = np.array([[j for j in range(K) if j != k] for k in range(K)], np.intp).reshape(K, max(K - 1, 0))
-    return _OTHERS[K]
+    return np.array([[j for j in range(K) if j != k] for k in range(K)], np.intp).reshape(K, max(K - 1, 0))
 
 
 def _end_state(f, m, n, complete: bool):
