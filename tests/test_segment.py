@@ -284,3 +284,27 @@ def test_relative_quiet_streaming_equals_offline(slim_rel_ck):
     got += stream.flush()
     assert [g[1] for g in got] == list(offline.labels)
     assert np.allclose([g[2] for g in got], offline.confidence)
+
+
+@pytest.mark.parametrize("which", ["slim_ck", "bundled"])
+def test_streaming_runs_the_network_only_when_a_decision_needs_it(which, request):
+    """Eagerly, the network runs when the next Viterbi decision needs its frames, not at every
+    push: the same frames are decided at the same pushes, with far fewer network calls."""
+    model = "slim" if which == "bundled" else request.getfixturevalue(which)
+    y = np.concatenate([mixture(seed=7)] * 4)
+    pushes = [y[i:i + 1600] for i in range(0, len(y), 1600)]  # 100 ms reads, as --stream
+    runs = {}
+    for lazy in (False, True):
+        st = StreamingSegmenter(Classifier(model))
+        st.lazy = lazy
+        calls = []
+        if which == "bundled":
+            block = st.net._block
+            st.net._block = lambda *a, _b=block: calls.append(1) or _b(*a)
+        else:
+            logits = st.net._net.frame_logits
+            st.net._net.frame_logits = lambda x, _f=logits: calls.append(1) or _f(x)
+        runs[lazy] = ([st.push(p) for p in pushes] + [st.flush()], len(calls))
+    (eager_out, eager_calls), (lazy_out, lazy_calls) = runs[False], runs[True]
+    assert lazy_out == eager_out and sum(map(len, lazy_out)) == st.n_decided > 0
+    assert lazy_calls * 4 <= eager_calls

@@ -64,12 +64,17 @@ class RawPath(_Timed):
         """Append equalised samples."""
         self._y.append(e)
 
-    def advance(self, final: bool, n_total: int) -> np.ndarray:
-        """Probabilities ``(n, classes)`` of the frames now decidable (all up to ``n_total`` when final)."""
+    def advance(self, final: bool, n_total: int, want: int | None = None) -> np.ndarray:
+        """Probabilities ``(n, classes)`` of the frames now decidable (all up to ``n_total`` when final).
+
+        ``want``: eagerly (a partly filled block) only once that many frames can be given, the
+        first a decision needs; complete blocks always run.
+        """
         have = self.params.n_frames(self._y.end)
         hi = min(have, n_total) if final else have - self.lookahead
         B, t = self.block, self.n_out
-        end = hi if (self.eager or final) else max(t, (hi // B) * B)
+        eager = self.eager and (want is None or hi >= want)
+        end = hi if (eager or final) else max(t, (hi // B) * B)
         out = []
         t0 = self.now()
         while t < end:
@@ -123,6 +128,7 @@ class FeaturePath(_Timed):
         self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
         self._X = _Rolling((self.params.n_channels,), np.float32)  # standardised model input
         self._n_std = 0
+        self._want = None
         self.n_out = 0
 
     def push(self, e: np.ndarray) -> None:
@@ -138,10 +144,12 @@ class FeaturePath(_Timed):
             buf = buf[n * p.hop_length:]
         self._buf = buf
 
-    def advance(self, final: bool, n_total: int) -> np.ndarray:
-        """Probabilities ``(n, classes)`` of the frames now decidable (all up to ``n_total`` when final)."""
+    def advance(self, final: bool, n_total: int, want: int | None = None) -> np.ndarray:
+        """Probabilities ``(n, classes)`` of the frames now decidable (all up to ``n_total`` when final;
+        ``want``: as :meth:`RawPath.advance`)."""
         D, F = self.lookahead, self._F
         hi = min(F.end, n_total) if final else F.end - D
+        self._want = want
         if hi <= self._n_std:
             return self._run(hi, final) if self._net is not None and final else self._empty()
         t = self.now()
@@ -170,7 +178,8 @@ class FeaturePath(_Timed):
         import torch
 
         B, R, t = self.block, self.receptive_field, self.n_out
-        end = hi if (self.eager or final) else max(t, (hi // B) * B)
+        eager = self.eager and (self._want is None or hi >= self._want)
+        end = hi if (eager or final) else max(t, (hi // B) * B)
         out = []
         while t < end:
             b0 = (t // B) * B

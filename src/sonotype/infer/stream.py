@@ -147,6 +147,7 @@ class StreamingSegmenter(_SmoothingStages):
         self.rel_db = clf.prep.silence_rel_db
         self.ref_frames = max(1, int(round(REL_REFERENCE_S * fr)))
         self.eager = bool(eager)
+        self.lazy = True  # eagerly, run the network only when a decision needs it (_frames_wanted)
         self.net = RawPath(model, clf.params, eager) if clf.backend == "onnx" else FeaturePath(clf, eager)
         self.lookahead = self.net.lookahead
         self.receptive_field = int(rf)
@@ -302,7 +303,7 @@ class StreamingSegmenter(_SmoothingStages):
         if tm:
             t = self._lap("loudness", t)
         self.net.push(e)
-        self._P.append(self.net.advance(final, self._n_total()))
+        self._P.append(self.net.advance(final, self._n_total(), self._frames_wanted()))
         if tm:
             t = self._clock()
         self._cumulate()
@@ -319,6 +320,16 @@ class StreamingSegmenter(_SmoothingStages):
         if tm:
             self._lap("silence" if self._viterbi is None else "viterbi", t)
         return out
+
+    def _frames_wanted(self) -> int | None:
+        """Frames of model output the next Viterbi decision needs (its horizon frame's window mean),
+        or None (median smoothing decides every frame): eagerly the network runs only then, which
+        decides the same frames at the same pushes with a fraction of the calls."""
+        if self._viterbi is None or not self.lazy:
+            return None
+        v = self._viterbi
+        horizon = (v.start // v.block + 1) * v.block + v.lag
+        return horizon + 1 + self.h
 
     def _quiet(self, db, silent):
         """Frames left out of the window means: ``silent`` ones, or ``rel_db`` under the recent loud level."""
