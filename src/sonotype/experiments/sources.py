@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,9 @@ RECIPES = {
     "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True},
     # rel30-distill with the soft targets class-weighted as the labels are (noise, the smallest class, keeps its weight)
     "rel30-distill-cw": {**_REL30, "distill": True, "weighted_soft": True},
+    # eighth round: the deployed recipe with its validation files (early stopping, the epoch kept) from whole
+    # sources of the training folds, not from groups of the training sources: chosen for unheard sources
+    "rel30-valsrc": {**_REL30, "val_by_source": True},
 }
 DEPLOYED = "waveform+mel+rel30"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
@@ -117,10 +121,13 @@ def source_folds(hours: dict, k: int = 5, seed: int = 0) -> dict:
     return out
 
 
-def fold_split(corpus, folds: dict, fold: int, seed: int = 0) -> dict:
-    """``{path: split}``: fold ``fold``'s sources to test, the rest to train / val by group."""
+def fold_split(corpus, folds: dict, fold: int, seed: int = 0, by_source: bool = False) -> dict:
+    """``{path: split}``: fold ``fold``'s sources to test, the rest to train / val by group (``by_source``:
+    by whole source, so that validation, like the test, holds only sources the model does not train on)."""
     test = [i for i in corpus.items if folds[(i.label, i.source)] == fold]
     rest = [i for i in corpus.items if folds[(i.label, i.source)] != fold]
+    if by_source:
+        rest = [replace(i, group=f"{i.label}/{i.source}") for i in rest]
     assign = split_items(rest, (0.65 / 0.75, 0.10 / 0.75, 0.0), seed)
     assign.update({i.path: "test" for i in test})
     return assign
@@ -154,7 +161,7 @@ def _run_fold(corpus, c, folds, f, recipe, model, clip, out, seed, log, config, 
     kwargs = {**RECIPES[recipe], **config}
     if kwargs.pop("distill", False):
         kwargs["teacher"] = fold_teacher(teacher_cv, f, folds)
-    write_split(out / "fold-split.csv", c, fold_split(c, folds, f, seed))
+    write_split(out / "fold-split.csv", c, fold_split(c, folds, f, seed, kwargs.pop("val_by_source", False)))
     log(f"fold {f + 1}: {recipe}, {model}, {clip:g} s clips → {out}")
     return train_model(corpus, model, clip, out, split=str(out / "fold-split.csv"), seed=seed, log=log, **kwargs)
 
