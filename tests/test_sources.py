@@ -52,6 +52,22 @@ def test_fold_split_tests_exactly_the_fold_and_keeps_groups_whole():
     assert {"train", "val"} <= set(assign.values())
 
 
+def test_fold_split_by_source_validates_on_sources_it_does_not_train_on():
+    """rel30-valsrc: validation holds whole sources of the training folds, none of them trained on."""
+    items = [Item(f"/d/{l}/{s}/{g}-{k}.wav", l, f"{l}-{s}-{g}", s)
+             for l in CLASSES for s in "abcdefghij" for g in range(3) for k in range(2)]
+    c = Corpus("manifest", "/d", items)
+    folds = source_folds({(i.label, i.source): 1.0 for i in items}, 5, seed=2)
+    assign = fold_split(c, folds, 0, by_source=True)
+    split_of = {}
+    for i in items:
+        split_of.setdefault((i.label, i.source), set()).add(assign[i.path])
+    assert all(len(v) == 1 for v in split_of.values())  # a source is on one side only
+    val = {k for k, v in split_of.items() if v == {"val"}}
+    assert {label for label, _ in val} == set(CLASSES)  # every class validated on a source of its own
+    assert RECIPES["rel30-valsrc"]["val_by_source"] and "val_by_source" not in RECIPES[DEPLOYED]
+
+
 # ------------------------------------------------------------------ log-mel augmentation
 def test_mel_dataset_clean_clips_equal_the_mfcc_front_end(signals):
     y = np.concatenate([signals.speech_like(3.0, seed=1), signals.music_like(2.0, seed=2)])
