@@ -24,9 +24,11 @@ Pipeline (``hop`` = 10 ms, frame ``t`` is centred on sample ``t * hop``):
    shape and a frame always has the same position in it, so the float32
    results do not depend on the chunking (a float32 convolution's result
    depends on a frame's position in the call). A block seen in part is run
-   again when more frames come (``eager=True``, streaming) or only once
-   complete (``eager=False``, what :class:`Segmenter` uses: no repeated work);
-   the results are the same. Softmax gives per-frame probabilities ``p_t``. A GMM gives ``predict_proba``. Clip-only models
+   again when more frames come and a decision needs them (``eager=True``,
+   streaming: with Viterbi smoothing, once the decoder's next horizon is in
+   reach, :meth:`StreamingSegmenter._frames_wanted`; with the median filter, at
+   every push) or only once complete (``eager=False``, what :class:`Segmenter`
+   uses: no repeated work); the results are the same. Softmax gives per-frame probabilities ``p_t``. A GMM gives ``predict_proba``. Clip-only models
    (MobileNet, ``receptive_field is None``) raise :class:`NotImplementedError`.
 4. **Context window.** With ``w = round(window * 100)`` frames and
    ``h = w // 2``, the context of frame ``t`` is frames
