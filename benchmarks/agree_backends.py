@@ -41,7 +41,8 @@ for model in ("wide", "slim"):
         worst = max(worst, float(diff.max(initial=0.0)))
         # frames labelled a class (not silence): where the probabilities are the decision's input
         worst_class = max(worst_class, float(diff[a.frame_labels < len(a.classes) - 1].max(initial=0.0)))
-    out[model] = {"files": len(files), "dft": args.dft or Classifier(core, backend="onnx").model.metadata.get("dft", "direct"), "identical_frame_labels": same_labels,
+    out[model] = {"files": len(files), "dft": onnx.classifier.model.metadata.get("dft", "direct"),
+                  "identical_frame_labels": same_labels,
                   "identical_segments": same_segments, "max_prob_diff": worst,
                   "max_prob_diff_class_frames": worst_class}
     print(model, out[model], flush=True)

@@ -172,7 +172,7 @@ class _TimedBlocks:
 def _segmenter(model, backend: str, threads: int, smoothing=None):
     from ..infer import Classifier, Segmenter
     clf = Classifier(model, backend=backend, threads=threads or None)
-    return Segmenter(clf, smoothing=smoothing)  # one thread: no prefetching reader either
+    return Segmenter(clf, smoothing=smoothing)  # the reader decodes ahead only with more than one thread
 
 
 def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
@@ -182,7 +182,7 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
     for one thread, what the job costs regardless of other load on the machine), else in wall
     seconds. Both totals are always reported (``wall_s``, ``cpu_s``).
     """
-    from ..audio import info, prefetch, stream
+    from ..audio import info
     total = info(path).duration
     clock = time.process_time if cpu else time.perf_counter
     # warm-up: cached filters / windows, the network's block shapes, lazy imports
@@ -192,8 +192,7 @@ def time_file(seg, path, repeats: int = 1, cpu: bool = False) -> dict:
     for _ in range(max(1, repeats)):
         timings = seg.engine.enable_timing(True, clock)
         t0, c0 = time.perf_counter(), time.process_time()
-        blocks = stream(path, sr=seg.sr, block_seconds=seg.block_seconds)
-        blocks = _TimedBlocks(prefetch(blocks) if seg.prefetch else blocks, timings, clock)
+        blocks = _TimedBlocks(seg.file_blocks(path), timings, clock)
         result = seg._run(blocks, total, str(path))
         wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         seg.engine.enable_timing(False)

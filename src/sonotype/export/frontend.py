@@ -299,9 +299,9 @@ class FrontEnd(nn.Module):
         if self.deltas.numel() == 0:
             return c
         h, order = DELTA_WIDTH // 2, self.deltas.shape[0]
-        b, ch, n = c.shape
+        b, n = c.shape[0], c.shape[2]
         padded = F.pad(c, (h, h), mode="replicate")
-        ch = self.delta_conv.shape[0] // order  # n_mfcc, a constant of the graph
+        ch = self.delta_conv.shape[0] // order  # n_mfcc, a constant of the graph (c.shape[1] is traced)
         d = F.conv1d(padded, self.delta_conv, groups=ch)  # (b, ch * order, n)
         d = d.reshape(b, ch, order, n).transpose(1, 2).reshape(b, order * ch, n)
         return torch.cat([c, d], dim=1)

@@ -197,6 +197,13 @@ class Classifier:
         from ..models.predict import clip_proba
         return clip_proba(self.model, X)
 
+    @property
+    def decode_ahead(self) -> bool:
+        """Whether a file's next blocks are best decoded in a background thread while this classifier
+        works (:func:`sonotype.audio.prefetch`): when the process may use more than one core and the
+        classifier was not limited to one thread."""
+        return self.threads != 1 and usable_cores() > 1
+
     def clip_probs(self, y: np.ndarray, clip: float | None = None) -> np.ndarray:
         """Class probabilities ``(clips, classes)`` of the clips of preprocessed samples ``y``."""
         if self.backend == "torch":
@@ -234,7 +241,7 @@ class Classifier:
             return self.classify_array(load(path, sr=self.sr), self.sr, clip, str(path))
         parts, n = [], 0
         blocks = stream(path, sr=self.sr, block_seconds=BLOCK_S)
-        if self.threads != 1 and usable_cores() > 1:  # decode the next block while this one is classified
+        if self.decode_ahead:  # decode the next block while this one is classified
             blocks = prefetch(blocks, depth=1)
         for y in blocks:
             n += len(y)

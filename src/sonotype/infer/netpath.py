@@ -23,6 +23,15 @@ DELTA_LOOKAHEAD = 4  # frames: librosa.feature.delta with width 9
 NET_BLOCK = 4096     # frames per network call, blocks aligned to absolute frame indices
 
 
+def run_until(t: int, hi: int, block: int, eager: bool, final: bool, want: int | None) -> int:
+    """The frame up to which the network runs now, having given frames up to ``t`` and able to give
+    up to ``hi``: all of them at the end of the recording or eagerly (once ``want`` frames, the first a
+    decision needs, are in reach; None: always), else the last complete block."""
+    if final or (eager and (want is None or hi >= want)):
+        return hi
+    return max(t, (hi // block) * block)
+
+
 class _Timed:
     """Adds seconds per stage to a ``timings`` dict when one is set (see ``enable_timing``)."""
 
@@ -73,8 +82,7 @@ class RawPath(_Timed):
         have = self.params.n_frames(self._y.end)
         hi = min(have, n_total) if final else have - self.lookahead
         B, t = self.block, self.n_out
-        eager = self.eager and (want is None or hi >= want)
-        end = hi if (eager or final) else max(t, (hi // B) * B)
+        end = run_until(t, hi, B, self.eager, final, want)
         out = []
         t0 = self.now()
         while t < end:
@@ -128,7 +136,6 @@ class FeaturePath(_Timed):
         self._F = _Rolling((self.static.n_channels,), np.float32)   # static features
         self._X = _Rolling((self.params.n_channels,), np.float32)  # standardised model input
         self._n_std = 0
-        self._want = None
         self.n_out = 0
 
     def push(self, e: np.ndarray) -> None:
@@ -149,9 +156,8 @@ class FeaturePath(_Timed):
         ``want``: as :meth:`RawPath.advance`)."""
         D, F = self.lookahead, self._F
         hi = min(F.end, n_total) if final else F.end - D
-        self._want = want
         if hi <= self._n_std:
-            return self._run(hi, final) if self._net is not None and final else self._empty()
+            return self._run(hi, final, want) if self._net is not None and final else self._empty()
         t = self.now()
         lo = max(0, self._n_std - D)
         X = self.classifier.standardise(F.get(lo, F.end if D else hi).T)
@@ -165,7 +171,7 @@ class FeaturePath(_Timed):
             self.n_out = hi
         else:
             self._X.append(X.T)
-            probs = self._run(hi, final)
+            probs = self._run(hi, final, want)
         if self.timings is not None:
             self.lap("network", t)
         return probs
@@ -173,13 +179,12 @@ class FeaturePath(_Timed):
     def _empty(self):
         return np.zeros((0, self.n_classes), np.float32)
 
-    def _run(self, hi: int, final: bool) -> np.ndarray:
-        """Probabilities of frames ``n_out ..`` up to ``hi`` (eager / final) or the last complete block."""
+    def _run(self, hi: int, final: bool, want: int | None = None) -> np.ndarray:
+        """Probabilities of frames ``n_out ..`` up to :func:`run_until`'s frame."""
         import torch
 
         B, R, t = self.block, self.receptive_field, self.n_out
-        eager = self.eager and (self._want is None or hi >= self._want)
-        end = hi if (eager or final) else max(t, (hi // B) * B)
+        end = run_until(t, hi, B, self.eager, final, want)
         out = []
         while t < end:
             b0 = (t // B) * B

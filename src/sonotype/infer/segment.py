@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ..audio import info, prefetch, resample, stream, usable_cores
+from ..audio import info, prefetch, resample, stream
 from .formats import Segment, segments_from_codes
 from .stream import SILENCE, StreamingSegmenter
 
@@ -102,7 +102,8 @@ class Segmenter:
     prefetch : bool, optional
         Decode the next blocks of a file in a background thread while this one is labelled
         (:func:`sonotype.audio.prefetch`; the same result). Default: when this process may run on
-        more than one core and the classifier was not limited to one thread.
+        more than one core and the classifier was not limited to one thread
+        (:attr:`Classifier.decode_ahead <sonotype.infer.classify.Classifier.decode_ahead>`).
 
     Raises
     ------
@@ -126,7 +127,7 @@ class Segmenter:
                                          smoothing=smoothing, decoder=decoder)
         self.classifier = self.engine.classifier
         self.block_seconds = float(block_seconds)
-        self.prefetch = usable_cores() > 1 and self.classifier.threads != 1 if prefetch is None else bool(prefetch)
+        self.prefetch = self.classifier.decode_ahead if prefetch is None else bool(prefetch)
 
     @property
     def classes(self) -> list:
@@ -168,9 +169,13 @@ class Segmenter:
         AudioError
             Missing, corrupt or unsupported file.
         """
-        total = info(path).duration
+        return self._run(self.file_blocks(path), info(path).duration, str(path))
+
+    def file_blocks(self, path):
+        """The file's samples in ``block_seconds`` blocks at the model's rate, decoded ahead in a
+        background thread when :attr:`prefetch` says so (what :meth:`segment` reads)."""
         blocks = stream(path, sr=self.sr, block_seconds=self.block_seconds)
-        return self._run(prefetch(blocks) if self.prefetch else blocks, total, str(path))
+        return prefetch(blocks) if self.prefetch else blocks
 
     def segment_array(self, y, sr: int | None = None, name: str = "<array>") -> SegmentationResult:
         """Segment mono samples ``y`` at ``sr`` Hz (resampled to the model's rate)."""

@@ -149,7 +149,6 @@ class StreamingSegmenter(_SmoothingStages):
         self.rel_db = clf.prep.silence_rel_db
         self.ref_frames = max(1, int(round(REL_REFERENCE_S * fr)))
         self.eager = bool(eager)
-        self.lazy = True  # eagerly, run the network only when a decision needs it (_frames_wanted)
         self.net = RawPath(model, clf.params, eager) if clf.backend == "onnx" else FeaturePath(clf, eager)
         self.lookahead = self.net.lookahead
         self.receptive_field = int(rf)
@@ -327,7 +326,7 @@ class StreamingSegmenter(_SmoothingStages):
         """Frames of model output the next Viterbi decision needs (its horizon frame's window mean),
         or None (median smoothing decides every frame): eagerly the network runs only then, which
         decides the same frames at the same pushes with a fraction of the calls."""
-        if self._viterbi is None or not self.lazy:
+        if self._viterbi is None:
             return None
         v = self._viterbi
         horizon = (v.start // v.block + 1) * v.block + v.lag
