@@ -67,6 +67,13 @@ def teacher_text(r) -> str:
             "being the teacher's logits of the clip before its log-mel augmentation.")
 
 
+def average_text(recipe: str) -> str:
+    """The recipe's weight averaging, in words ('' without it)."""
+    decay = RECIPES[recipe].get("ema", 0.0)
+    return (f" **The weights validated and kept are an exponential moving average** of the trained ones (decay "
+            f"{decay:g} per step, `TrainConfig.ema`)." if decay else "")
+
+
 def card(name, r, corpus, cmd, cv_text, recipe=DEPLOYED):
     t = r["test"]
     shown = {"clip": RECIPE["clip"], "deltas": RECIPES[recipe]["deltas"], **RECIPE, "epochs": EPOCHS[name]}
@@ -88,7 +95,7 @@ def card(name, r, corpus, cmd, cv_text, recipe=DEPLOYED):
   training split under speech and music at 5–25 dB SNR, random EQ ±10 dB, telephone / AM / low-pass band
   limits, a room tail with RT60 0.2–1.2 s, ±6 dB gain, SpecAugment time and band masks). Input: 20 MFCCs /
   32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, {silence_text(recipe)}, loudness
-  equalised over 250 ms windows.{teacher_text(r)}
+  equalised over 250 ms windows.{average_text(recipe)}{teacher_text(r)}
 - **Parameters**: {t['params']:,} ({PAPER_INPUT[name]:,} with the paper's 20 static MFCC inputs: the 60 input
   channels widen block 1 only). Best epoch {r.get('best_epoch')} of {len(r.get('history', []))}; training took
   {r['seconds']:.0f} s on this machine's 2-core CPU (one torch thread).

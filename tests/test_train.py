@@ -138,6 +138,27 @@ def test_weight_decay_shrinks_weights_and_label_smoothing_raises_the_loss(tmp_pa
         TrainConfig(weight_decay=-1)
 
 
+def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
+    data = toy_data()
+    base = dict(model="slim", clip=0.5, updates_per_epoch=4, cycle=2, patience=100, seed=2, ema=0.9)
+    r = fit(data, TrainConfig(epochs=3, **base), tmp_path / "full", log=quiet)
+    last = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    averaged = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert averaged.keys() == last["model"].keys()
+    assert any(not torch.equal(averaged[k], last["model"][k]) for k in averaged)  # an average, not the weights
+    ck = load_checkpoint(tmp_path / "full" / "model.pt")
+    assert ck["config"]["ema"] == 0.9
+    # the checkpoint kept is the averaged model whose validation accuracy was recorded
+    assert evaluate_clips(build_from_checkpoint(ck), data.val, CLASSES)["accuracy"] == pytest.approx(
+        r["best_val_accuracy"])
+    fit(data, TrainConfig(epochs=1, **base), tmp_path / "part", log=quiet)
+    fit(data, TrainConfig(epochs=3, **base), tmp_path / "part", log=quiet)
+    again = torch.load(tmp_path / "part" / "last.pt", weights_only=False)["ema"]
+    assert all(torch.equal(again[k], last["ema"][k]) for k in again)
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
+
+
 def test_gmm_fit_through_trainer(tmp_path):
     data = toy_data(MFCC_DELTAS)
     r = fit(data, TrainConfig(model="gmm", clip=0.5, gmm_components=2, gmm_frames=2000), tmp_path / "g", log=quiet)

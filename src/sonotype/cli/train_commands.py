@@ -44,6 +44,9 @@ def add_train(sub) -> None:
                    help=f"label smoothing of the cross-entropy (default {TRAIN.label_smoothing:g})")
     p.add_argument("--weight-decay", type=float, default=TRAIN.weight_decay, metavar="WD",
                    help=f"decoupled weight decay (AdamW) when > 0 (default {TRAIN.weight_decay:g}: Adam)")
+    p.add_argument("--ema", type=float, default=TRAIN.ema, metavar="DECAY",
+                   help="keep an exponential moving average of the weights, this decay per step (e.g. 0.998), and "
+                        "validate and save it instead of the raw weights (default 0: off)")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--silence-rel-db", type=float, metavar="DB",
                    help="also drop audio more than DB dB under the file's loud level before clipping, in training "
@@ -124,7 +127,7 @@ def train(args):
         r = train_model(args.corpus, args.model, args.clip, args.out, split=args.split, seed=args.seed,
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
                         mel_augment=MelAugmentParams() if args.mel_augment else None, balance=args.balance,
-                        label_smoothing=args.label_smoothing, weight_decay=args.weight_decay,
+                        label_smoothing=args.label_smoothing, weight_decay=args.weight_decay, ema=args.ema,
                         exclude_list=args.exclude, prep=PreprocessParams(silence_rel_db=args.silence_rel_db),
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
                         deltas=args.deltas,

@@ -75,6 +75,9 @@ RECIPES = {
     # eighth round: the deployed recipe with its validation files (early stopping, the epoch kept) from whole
     # sources of the training folds, not from groups of the training sources: chosen for unheard sources
     "rel30-valsrc": {**_REL30, "val_by_source": True},
+    # ninth round: the deployed recipe, validated, kept and saved as an exponential moving average of its weights
+    # (decay 0.998 per step: about 500 steps, five epochs of the sweep budget)
+    "rel30-ema": {**_REL30, "ema": 0.998},
 }
 DEPLOYED = "waveform+mel+rel30"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 

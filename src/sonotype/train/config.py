@@ -57,6 +57,9 @@ class TrainConfig:
     # label smoothing of the cross-entropy (0: none) and decoupled weight decay (AdamW when > 0)
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
+    # exponential moving average of the weights, decay per optimiser step (0: none); when set, the averaged
+    # weights are the ones validated, kept and saved (Polyak / EMA averaging)
+    ema: float = 0.0
     gmm_components: int = 256
     gmm_frames: int = 40000
     device: str = "auto"
@@ -73,6 +76,8 @@ class TrainConfig:
         if not 0.0 <= self.label_smoothing < 1.0 or self.weight_decay < 0:
             raise ValueError(f"need 0 <= label_smoothing < 1 and weight_decay >= 0, got "
                              f"{self.label_smoothing:g} and {self.weight_decay:g}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"need 0 <= ema < 1 (a decay per step), got {self.ema:g}")
 
     def to_dict(self) -> dict:
         """Plain dict for the checkpoint (``distill``: ``{}`` when there is no teacher)."""

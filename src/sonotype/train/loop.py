@@ -100,6 +100,12 @@ class Run:
     soft: torch.Tensor | None  # teacher logits, one row per training clip
     labels: torch.Tensor  # class of each training clip
     X_all: torch.Tensor | None  # all training clips (None: augmented afresh per batch)
+    ema: torch.nn.Module | None = None  # moving average of ``model``'s weights (cfg.ema > 0)
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The weights validated and saved: the moving average when there is one, else the model."""
+        return self.model if self.ema is None else self.ema.module
 
 
 def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None) -> dict:
@@ -121,17 +127,18 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.time()
         total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
-        val = evaluate_clips(run.model, data.val, data.classes) if data.val is not None else {"accuracy": -total}
+        val = evaluate_clips(run.kept, data.val, data.classes) if data.val is not None else {"accuracy": -total}
         improved = record_epoch(state, epoch, val, total / max(1, n_batches))
         state["seconds"] = state.get("seconds", 0.0) + time.time() - t0  # over every resumed session
         if run.rank == 0:
             log(f"epoch {epoch + 1}: loss {total / max(1, n_batches):.4f}  val acc {val['accuracy']:.4f}"
                 + ("  *" if improved else ""))
             if improved:
-                save_model(out / "model.pt", run.model, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
+                save_model(out / "model.pt", run.kept, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
                            state["seconds"])
             atomic_save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "state": state,
-                         "rng": torch.get_rng_state()}, out / "last.pt")
+                         "rng": torch.get_rng_state(), "ema": None if run.ema is None else run.ema.state_dict()},
+                        out / "last.pt")
         if state["stale"] >= cfg.patience:
             if run.rank == 0:
                 log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
@@ -178,11 +185,16 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32, device=device) \
         if cfg.class_weights else None
     state = {"epoch": 0, "best": -math.inf, "best_epoch": -1, "history": [], "stale": 0}
+    ema = weight_average(model, cfg.ema)
     last = out / "last.pt"
     if resume and last.is_file():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.load_state_dict(ck["ema"])
+        elif ema is not None:  # a run begun without averaging: the average starts at the resumed weights
+            log(f"{last} holds no weight average: averaging starts at epoch {ck['state']['epoch'] + 1}")
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
         log(f"resuming {out} at epoch {state['epoch']}")
@@ -195,8 +207,18 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
         raise ValueError("teacher logits need cfg.distill (temperature, alpha)")
     soft = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     run = Run(data, cfg, model, net, opt, device, rank, world, n, batch, math.ceil(n / batch), weight, soft,
-              labels, X_all)
+              labels, X_all, ema)
     return run, kwargs, state
+
+
+def weight_average(model: torch.nn.Module, decay: float):
+    """An exponential moving average of ``model``'s weights (and buffers), updated by
+    ``update_parameters(model)`` after every step; None when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def epoch_indices(run: Run, epoch: int, draw=None) -> list:
@@ -230,6 +252,8 @@ def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
         for grp in run.opt.param_groups:
             grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
         total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill, cfg.label_smoothing))
+        if run.ema is not None:
+            run.ema.update_parameters(run.model)
         bar.set_postfix(loss=f"{total / (b + 1):.4f}")
     return total, len(bar)
 
