@@ -76,6 +76,18 @@ def test_no_output_over_an_input(ck, tmp_path, capsys):
     assert v.read_bytes() == before
 
 
+def test_segment_output_folder_errors_name_the_output(ck, tmp_path, capsys):
+    v = wav(tmp_path / "v.wav")
+    before = v.read_bytes()
+    assert main(["segment", str(v), "--model", str(ck), "-o", str(v)]) == 2  # a file where the folder should be
+    blocker = tmp_path / "plain"
+    blocker.write_text("x")
+    assert main(["segment", str(v), "--model", str(ck), "-o", str(blocker / "sub")]) == 2  # cannot be created
+    err = err_lines(capsys)
+    assert len(err) == 2 and "output folder is a file" in err[0] and "cannot create the output folder" in err[1], err
+    assert v.read_bytes() == before and blocker.read_text() == "x"
+
+
 def test_two_inputs_never_share_an_output(ck, tmp_path, capsys):
     a, b = wav(tmp_path / "a" / "x.wav"), wav(tmp_path / "b" / "x.wav", noise(1.0, 1))
     out = tmp_path / "out"

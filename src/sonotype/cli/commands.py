@@ -33,6 +33,18 @@ def user_errors():
         raise UserError(f"{err.filename or ''}: {err.strerror or err}") from None
 
 
+def output_folder(path) -> Path:
+    """Create the output folder ``path`` (and its parents); a :class:`UserError` names it as the output."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{p}: output folder is a file; choose a folder for -o/--out")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{p}: cannot create the output folder ({err.strerror or err})") from None
+    return p
+
+
 def _stdout(text: str) -> None:
     """Write and flush standard output; failing to (disk full...) is a :class:`UserError` (exit 2)."""
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..audio import AudioError
 from ..infer.decode import DecoderConfig
-from .commands import UserError, _stdout, example_path, user_errors
+from .commands import UserError, _stdout, example_path, output_folder, user_errors
 from .options import BACKEND_HELP, add_corpus, add_decoder_options, decoder_for
 
 
@@ -100,7 +100,7 @@ def segment(args):
                         smoothing=args.smoothing, decoder=decoder_for(args.prior, clf.classes))
         _check_segment_outputs(args, files)
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
+            output_folder(args.out)
     failed = 0
     for f in files:
         try:
