@@ -251,7 +251,7 @@ MODELS = {
     "foreign.pt": "not a sonotype checkpoint",
     "module.pt": "not a readable checkpoint",
     "truncated.pt": "not a readable checkpoint",
-    "text.pt": "not a readable checkpoint",
+    "text.pt": "not a readable checkpoint (not a PyTorch file: it begins b'not a ch'",
     "missing.pt": "checkpoint not found",
     "mobilenet.pt": "segmentation with clip-only models (MobileNet) is not implemented",
 }

@@ -149,6 +149,19 @@ def _write_cause(tmp, err) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
 
 
+def _check_magic(path: Path) -> None:
+    """Refuse a file that is not a PyTorch save at all (a zip archive, or a legacy pickle) by its first bytes,
+    before torch reports a bare pickle error such as ``'101'``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({err.strerror or err})") from None
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a PyTorch file: it begins {head!r}; "
+                              "a sonotype .pt is a PyTorch zip archive)")
+
+
 def load_checkpoint(path) -> dict:
     """Read and check a checkpoint.
 
@@ -160,6 +173,7 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found{_why_not(path)}")
+    _check_magic(path)
     import torch  # a .pt file needs the training extra
     try:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn before it fails
