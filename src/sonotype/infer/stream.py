@@ -326,11 +326,7 @@ class StreamingSegmenter(_SmoothingStages):
         """Frames of model output the next Viterbi decision needs (its horizon frame's window mean),
         or None (median smoothing decides every frame): eagerly the network runs only then, which
         decides the same frames at the same pushes with a fraction of the calls."""
-        if self._viterbi is None:
-            return None
-        v = self._viterbi
-        horizon = (v.start // v.block + 1) * v.block + v.lag
-        return horizon + 1 + self.h
+        return None if self._viterbi is None else self._viterbi.horizon + 1 + self.h
 
     def _quiet(self, db, silent):
         """Frames left out of the window means: ``silent`` ones, or ``rel_db`` under the recent loud level."""

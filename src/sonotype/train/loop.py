@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
@@ -216,8 +217,6 @@ def weight_average(model: torch.nn.Module, decay: float):
     ``update_parameters(model)`` after every step; None when ``decay`` is 0."""
     if decay <= 0:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
