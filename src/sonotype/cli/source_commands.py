@@ -24,7 +24,7 @@ RECIPE_NAMES = ("channel+mel", "mel", "mel-balanced", "mel-mixup", "mel-mixup-wa
                 "waveform", "waveform3",
                 "waveform+mel", "waveform+mel+rel20", "waveform+mel+rel30", "waveform+rel30-distill", "waveform3+mel",
                 "waveform3+mel+rel30")
-EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: waveform+mel+rel30)"
+EPILOG = f"recipes: {', '.join(RECIPE_NAMES)}, or deployed (the bundled models' recipe: rel30-ema)"
 
 
 def add_cv_options(q) -> None:
