@@ -1,7 +1,7 @@
 """Rebuild the bundled default models (SwishNet slim and wide) from minimusan, reproducibly.
 
     python scripts/build_default_models.py [--corpus musan:../shared/data/minimusan] [--runs runs/default]
-        [--cv runs/cv-wide [--cv runs/cv-seed1 ...]]
+        [--models slim,wide] [--recipe rel30-ema] [--epochs 41] [--cv [MODEL=]DIR [--cv ...]]
 
 Trains each model with the recipe below (seeded), evaluates it on the test split, and copies the
 best checkpoint into src/sonotype/assets/models/<name>.pt, its raw-audio ONNX export (what the core
