@@ -74,9 +74,8 @@ def average_text(recipe: str) -> str:
             f"{decay:g} per step, `TrainConfig.ema`)." if decay else "")
 
 
-def card(name, r, corpus, cmd, cv_text, recipe=DEPLOYED, epochs=None):
+def card(name, r, corpus, cmd, cv_text, epochs, recipe=DEPLOYED):
     t = r["test"]
-    epochs = epochs or EPOCHS[name]
     shown = {"clip": RECIPE["clip"], "deltas": RECIPES[recipe]["deltas"], **RECIPE, "epochs": epochs}
     rec = ", ".join(f"{k} {v}" for k, v in shown.items())
     pct = lambda v: f"{100 * v:.2f} %"
@@ -156,15 +155,16 @@ def main(argv=None):
     recipe = recipe_kwargs(args.corpus, Path(args.runs), T, args.recipe)
     for name in args.models.split(","):
         t0 = time.time()
+        epochs = args.epochs or EPOCHS[name]
         cfg = {k: v for k, v in RECIPE.items() if k not in ("clip", "seed")}
         r = train_model(args.corpus, name, RECIPE["clip"], Path(args.runs) / name, seed=RECIPE["seed"],
-                        exclude_list=EXCLUDE, epochs=args.epochs or EPOCHS[name], **recipe, **cfg)
+                        exclude_list=EXCLUDE, epochs=epochs, **recipe, **cfg)
         shutil.copyfile(Path(args.runs) / name / "model.pt", assets / f"{name}.pt")
         export_raw(assets / f"{name}.pt", assets / f"{name}.onnx")  # tests check the two are one model
         cv_text = "\n\n".join(f"`{d}`:\n\n" + (Path(d) / "sources.md").read_text().strip()
                                 for m, d in cv if m in (None, name))
-        (assets / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text, args.recipe,
-                                                        args.epochs))
+        (assets / f"{name}.md").write_text(card(name, r, args.corpus, cmd.strip(), cv_text, epochs,
+                                                        args.recipe))
         (assets / f"{name}.json").write_text(json.dumps({k: r[k] for k in ("test", "best_val_accuracy", "seconds")},
                                                         indent=1, default=float))
         print(f"{name}: test acc {r['test']['accuracy']:.4f} in {time.time() - t0:.0f} s")
