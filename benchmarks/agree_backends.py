@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonotype.export.frontend import DFTS
+from sonotype.export.dft import DFTS
 from sonotype.export.raw import export_raw
 from sonotype.infer import Classifier, Segmenter
 

@@ -19,7 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from sonotype.export.frontend import DFTS, FrontEnd
+from sonotype.export.dft import DFTS
+from sonotype.export.frontend import FrontEnd
 from sonotype.features.params import MFCC_DELTAS as P
 
 

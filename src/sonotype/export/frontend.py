@@ -4,20 +4,9 @@
 :func:`sonotype.features.extract` (static features) and :func:`sonotype.features.add_deltas`
 compute, with fixed weights so that it exports to plain ONNX (Conv, MatMul, Log, Gather, Pad):
 
-- framing, window and DFT, one of three ways. ``dft="folded"`` (what :func:`export_raw
-  <sonotype.export.raw.export_raw>` uses where it applies, :func:`default_dft`;
-  :func:`folded_dft`): each frame's samples folded about its centre (``x[c + d] ± x[c - d]``,
-  the window being symmetric), the samples framed by reshapes into rows of the hop
-  (:func:`folded_halves`), then two matmuls, for the real and imaginary parts: half the
-  multiply-adds of the direct DFT, with sums of the same kind. ``dft="direct"``
-  (:func:`dft_kernels`): one strided
-  ``conv1d`` whose kernels are the window times cos and sin of each bin (only the window's
-  non-zero samples); or (``dft="factored"``, :func:`factored_dft`, when ``L = gcd(hop, n_fft)``
-  is at least 8: 512 / 160 gives L = 32) the samples as rows of ``L``, a depthwise strided
-  ``conv1d`` over each frame's ``n_fft / L`` rows (window × the short DFT), then one small
-  matmul per group of bins (twiddles and the long DFT): about a quarter of the multiply-adds,
-  but float32 rounding 2-4 times the direct DFT's in bands far under a frame's peak (see the
-  README's Speed section); power = re² + im²;
+- framing, window and DFT (:mod:`sonotype.export.dft`: folded, direct or factored). The folded
+  DFT frames the samples by one reshape into rows of the hop, transposed (:func:`sample_rows`),
+  each value of ``d`` then a slice of whole rows (:func:`frame_rows`); power = re² + im²;
 - mel: a matmul with librosa's filter bank (its columns in the factored DFT's bin order);
   dB: ``10 log10(max(M, 1e-10))``;
 - MFCC: a matmul with the orthonormal DCT-II (MFCC models);
@@ -35,148 +24,46 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..features.params import FeatureParams
+from .dft import DFTS, dft_kernels, factored_dft, folded_dft, refolded_dft
 
 DELTA_WIDTH = 9  # librosa.feature.delta's default, as sonotype.features.add_deltas uses
-DFTS = ("direct", "factored", "folded")
 
 
-def dft_kernels(params: FeatureParams) -> tuple:
-    """Window × cos / sin kernels of the non-zero part of the window.
+def sample_rows(samples: torch.Tensor, top: int, hop: int, n_frames, n_fft: int) -> tuple:
+    """The samples as rows of ``hop``, transposed: ``y`` ``(batch, hop, top + n_frames)`` with
+    ``y[j, r]`` sample ``r * hop + j``, and ``y`` flipped along its first axis (see :func:`frame_rows`).
 
-    Returns
-    -------
-    weight : numpy.ndarray
-        ``(2 * n_bins, 1, span)`` float32: rows ``0 .. n_bins - 1`` real part, then imaginary.
-    offset : int
-        First non-zero sample of the window inside the ``n_fft`` frame.
+    ``top``: the last row a frame reaches, counted from its first (``offset // hop`` of the frame's
+    last sample wanted). Zeros pad the samples only where that row would pass their end.
     """
-    n_fft, n_bins = params.n_fft, params.n_fft // 2 + 1
-    w = _hann(params)
-    nz = np.flatnonzero(w)
-    a, b = int(nz[0]), int(nz[-1]) + 1
-    n = np.arange(a, b)[None, :]
-    k = np.arange(n_bins)[:, None]
-    phase = 2 * np.pi * ((k * n) % n_fft) / n_fft  # exact phase before the trigonometry
-    weight = np.concatenate([np.cos(phase), -np.sin(phase)]) * w[a:b][None, :]
-    return weight[:, None, :].astype(np.float32), a
+    x = samples if (top + 1) * hop <= n_fft else F.pad(samples, (0, hop))
+    y = x[:, :(top + n_frames) * hop].reshape(x.shape[0], -1, hop).transpose(1, 2)
+    return y, torch.flip(y, dims=[1])
 
 
-def _hann(params: FeatureParams) -> np.ndarray:
-    import librosa
+def frame_rows(rows: tuple, offsets, hop: int, n_frames) -> torch.Tensor:
+    """``x[o + t * hop]`` for the frame offsets ``o`` in ``offsets`` (ascending or descending by one)
+    and every frame ``t``: ``(batch, len(offsets), n_frames)``, from :func:`sample_rows`' ``rows``.
 
-    w = librosa.filters.get_window("hann", params.win_length, fftbins=True)
-    return librosa.util.pad_center(w, size=params.n_fft)
-
-
-def factored_dft(params: FeatureParams, min_row: int = 8):
-    """Weights of the two-step (Cooley-Tukey) DFT of windowed frames, or None.
-
-    A frame of ``N = n_fft`` samples is ``N1 = N / L`` rows of ``L = gcd(hop, N)`` samples, and
-    frame ``t`` starts at row ``t * hop / L``. With ``n = L r + j`` and ``k = k1 + N1 k2``:
-    ``Y[g, j] = sum_r w[n] x[n] e^{-2 pi i r g / N1}`` for ``g = 0 .. N1 / 2`` (``Y[N1 - g]`` is
-    its conjugate: the input is real), then ``X[k] = sum_j e^{-2 pi i j k / N} Y'[j]`` with
-    ``Y' = Y[k mod N1]`` or the conjugate of ``Y[N1 - k mod N1]``. Bins sharing ``g`` form a group.
-
-    Returns
-    -------
-    None when ``L < min_row`` (the direct DFT is used), else a dict:
-    ``row`` L; ``rows`` N1; ``groups`` G = N1 // 2 + 1;
-    ``step1`` float32 ``(L * 2G, 1, N1)``: depthwise kernels, channel ``j * 2G + q`` (q < G:
-    real part of ``Y[q, j]``, else imaginary part of ``Y[q - G, j]``);
-    ``step2`` float32 ``(G, 2L, 2L)``: per group, inputs ``(re Y[g, 0..L-1], im ...)`` to outputs
-    ``(re of slot 0..L-1, im ...)``; ``bins`` int ``(G, L)``: the bin of each slot, -1 for none.
+    Frame ``t``'s sample ``o`` is ``y[o % hop, o // hop + t]``, so the offsets that share a row of the
+    reshape are one slice of ``y``'s rows (ascending) or of the flipped copy's (descending), and the
+    pieces are put side by side. Every copy moves whole rows of ``n_frames`` values: reversing short
+    rows value by value took 1.0 ns a value in onnxruntime against 0.13-0.23 for these (README, Speed).
     """
-    import math
-
-    N, L = params.n_fft, math.gcd(params.hop_length, params.n_fft)
-    if L < min_row or N // L < 2:
-        return None
-    N1 = N // L
-    G = N1 // 2 + 1
-    w, r, g = _hann(params), np.arange(N1), np.arange(G)[:, None]
-    phase = 2 * np.pi * ((r * g) % N1) / N1
-    step1 = np.zeros((L, 2 * G, N1))
-    for j in range(L):
-        step1[j, :G], step1[j, G:] = w[L * r + j] * np.cos(phase), -w[L * r + j] * np.sin(phase)
-    step2, bins = np.zeros((G, 2 * L, 2 * L)), np.full((G, L), -1)
-    j = np.arange(L)
-    for q in range(G):
-        for slot, k in enumerate(b for b in range(N // 2 + 1) if b % N1 in (q, (N1 - q) % N1)):
-            bins[q, slot] = k
-            phase = 2 * np.pi * ((j * k) % N) / N
-            c, s = np.cos(phase), -np.sin(phase)  # e^{-i phase} = c + i s
-            sign = 1.0 if k % N1 == q else -1.0  # -1: the conjugate of Y
-            step2[q, slot, :L], step2[q, slot, L:] = c, -sign * s
-            step2[q, L + slot, :L], step2[q, L + slot, L:] = s, sign * c
-    return {"row": L, "rows": N1, "groups": G, "bins": bins,
-            "step1": step1.reshape(L * 2 * G, 1, N1).astype(np.float32), "step2": step2.astype(np.float32)}
-
-
-def folded_dft(params: FeatureParams):
-    """Weights of the DFT of windowed frames folded about the frame's centre, or None.
-
-    With the window symmetric about ``c = n_fft / 2`` (``w[c + d] = w[c - d]``, as librosa's
-    centred Hann), ``n = c + d`` gives ``X[k] = (-1)^k sum_d w[c+d] x[c+d] e^{-2 pi i k d / N}``:
-    the real part needs only ``u[d] = x[c+d] + x[c-d]`` and the imaginary part only
-    ``v[d] = x[c+d] - x[c-d]``, ``d = 0 .. D`` (``D`` the last non-zero weight past ``c``), so
-    each bin is two dot products of ``D + 1`` terms instead of one of ``2 D + 1``: half the
-    multiply-adds of :func:`dft_kernels` with the same kind of float32 sums (the sign ``(-1)^k``
-    is dropped: only the power is used). Bins 0 and ``N / 2`` have no imaginary part.
-
-    Returns
-    -------
-    None when ``n_fft`` is odd or the window is not symmetric about ``n_fft / 2``, else a dict:
-    ``centre`` c; ``half`` D; ``cos`` float32 ``(n_bins, D + 1)``: ``w[c+d] cos(2 pi k d / N)``,
-    column 0 halved (it meets ``u[0] = 2 x[c]``); ``sin`` float32 ``(n_bins - 2, D + 1)``:
-    ``w[c+d] sin(2 pi k d / N)`` for bins ``k = 1 .. N/2 - 1`` (column 0 is zero).
-    """
-    N = params.n_fft
-    if N % 2:
-        return None
-    w, c = _hann(params), N // 2
-    nz = np.flatnonzero(w)
-    D = int(max(nz[-1] - c, c - nz[0]))
-    d = np.arange(D + 1)
-    if c - D < 0 or c + D >= N or not np.allclose(w[c + d], w[c - d], rtol=0, atol=1e-12):
-        return None
-    k = np.arange(N // 2 + 1)[:, None]
-    phase = 2 * np.pi * ((k * d[None, :]) % N) / N
-    cos = np.cos(phase) * w[c + d][None, :]
-    cos[:, 0] *= 0.5
-    sin = (np.sin(phase) * w[c + d][None, :])[1:-1]
-    return {"centre": c, "half": D, "cos": cos.astype(np.float32), "sin": sin.astype(np.float32)}
-
-
-def folded_halves(samples: torch.Tensor, centre: int, half: int, hop: int, n_frames, n_fft: int) -> tuple:
-    """``x[c + d]`` and ``x[c - d]``, ``d = 0 .. half``, of every frame: two ``(batch, n_frames, half + 1)``.
-
-    Frame ``t``'s centre is sample ``c = centre + t * hop``. The values of ``d`` come in pieces of
-    at most ``hop``: piece ``i`` (``d = i * hop ..``, ``L`` values) is one slice of the samples
-    reshaped into rows of ``hop``, frame ``t`` being row ``t`` (no index tensor), cut to the
-    ``L`` samples it needs (no cut for a whole row) and, for ``x[c - d]``, reversed; the pieces
-    are put side by side. The slices stay inside ``[0, n)`` for the presets; zeros pad the
-    samples where they would not (values that are never used).
-    """
-    lengths = [min(hop, half + 1 - i * hop) for i in range(half // hop + 1)]
-    right = [centre + i * hop + L - hop for i, L in enumerate(lengths)]  # the piece: each row's last L
-    left = [centre - i * hop - L + 1 for i, L in enumerate(lengths)]     # its first L, reversed
-    front = max(0, -min(right + left))
-    back = max(0, max(right + left) + hop - n_fft)  # slices end within hop of the last frame's start
-    x = F.pad(samples, (front, back)) if front or back else samples
-
-    def rows(start):
-        return x[:, front + start:front + start + n_frames * hop].reshape(x.shape[0], -1, hop)
-
-    r, l_ = [], []
-    for L, r0, l0 in zip(lengths, right, left):
-        r.append(rows(r0) if L == hop else rows(r0)[:, :, hop - L:])
-        l_.append(torch.flip(rows(l0) if L == hop else rows(l0)[:, :, :L], dims=[2]))
-    return (torch.cat(r, dim=2), torch.cat(l_, dim=2)) if len(r) > 1 else (r[0], l_[0])
-
-
-def default_dft(params: FeatureParams) -> str:
-    """The front end's DFT unless one is asked for: "folded" where :func:`folded_dft` applies, else "direct"."""
-    return "folded" if folded_dft(params) is not None else "direct"
+    y, y_rev = rows
+    out, i = [], 0
+    while i < len(offsets):  # one piece: a run of offsets in one row of the reshape, by +1 or by -1
+        q, j = divmod(offsets[i], hop)
+        step = offsets[i + 1] - offsets[i] if i + 1 < len(offsets) else 1
+        n = 1
+        while (i + n < len(offsets) and offsets[i + n] // hop == q and abs(step) == 1
+               and offsets[i + n] - offsets[i + n - 1] == step):
+            n += 1
+        src, j = (y_rev, hop - 1 - j) if step < 0 else (y, j)  # rows j, j - 1, .. of y: hop - 1 - j, .. of y_rev
+        part = src if (j, n) == (0, hop) else src[:, j:j + n]
+        out.append(part[:, :, q:q + n_frames])
+        i += n
+    return torch.cat(out, dim=1) if len(out) > 1 else out[0]
 
 
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
@@ -226,9 +113,14 @@ class FrontEnd(nn.Module):
         self.folded = folded_dft(params) if dft == "folded" else None
         if dft == "folded" and self.folded is None:
             raise ValueError("no folded DFT: the window is not symmetric about the frame's centre")
+        self.refold = refolded_dft(params) if self.folded is not None else None
+        if self.refold is not None:
+            for key in ("cos_even", "sin_even", "cos_odd", "sin_odd", "ratio"):
+                self.register_buffer(key, torch.from_numpy(self.refold.pop(key)))
         if self.folded is not None:
             self.register_buffer("dft", torch.from_numpy(self.folded.pop("cos")))
-            self.register_buffer("dft2", torch.from_numpy(self.folded.pop("sin")))
+            sin = self.folded.pop("sin")  # bins 1 .. N/2 - 1; zero rows for bins 0 and N/2 (exact zeros)
+            self.register_buffer("dft2", torch.from_numpy(np.pad(sin, ((1, 1), (0, 0)))))
         elif self.factored:
             self.row, self.groups = plan["row"], plan["groups"]
             self.register_buffer("dft", torch.from_numpy(plan["step1"]))
@@ -240,6 +132,9 @@ class FrontEnd(nn.Module):
             self.span = weight.shape[2]
             self.register_buffer("dft", torch.from_numpy(weight))
         self.register_buffer("mel", torch.from_numpy(mel))
+        if self.refold is not None:  # the mel bank's columns of even and of odd bins
+            self.register_buffer("mel_even", self.mel[:, 0::2].contiguous())
+            self.register_buffer("mel_odd", self.mel[:, 1::2].contiguous())
         dct = dct_matrix(params.n_mels, params.n_mfcc) if params.kind == "mfcc" else np.zeros((0, 0), np.float32)
         self.register_buffer("dct", torch.from_numpy(dct))
         order = params.deltas if params.kind == "mfcc" else 0
@@ -251,9 +146,12 @@ class FrontEnd(nn.Module):
         """Power spectrum ``(batch, bins, frames)`` of samples ``(batch, n)``; factored: bins in
         slot order (``G * L`` rows, see :func:`factored_dft`), else ``0 .. n_fft / 2``."""
         p = self.params
+        if self.refold is not None:  # even and odd bins back in order
+            even, odd = self._refolded(samples)
+            return torch.cat([torch.stack([even[:, :-1], odd], dim=2).flatten(1, 2), even[:, -1:]], dim=1)
         if self.folded is not None:
             re, im = self._folded(samples)
-            return (re * re + F.pad(im * im, (1, 1))).transpose(1, 2)
+            return re * re + im * im
         if not self.factored:
             tail = p.n_fft - self.offset - self.span  # zero-weight samples at the end of each frame
             x = samples[:, None, self.offset:samples.shape[1] - tail]
@@ -270,11 +168,10 @@ class FrontEnd(nn.Module):
 
     def mel_power(self, samples: torch.Tensor) -> torch.Tensor:
         """Mel band power ``(batch, n_mels, frames)`` of samples ``(batch, n)``."""
-        if self.folded is None:
-            return torch.matmul(self.mel, self.power(samples))
-        re, im = self._folded(samples)  # the mel bank on the real and imaginary parts apart: no padding
-        mel = torch.matmul(re * re, self.mel.T) + torch.matmul(im * im, self.mel[:, 1:-1].T)
-        return mel.transpose(1, 2)
+        if self.refold is not None:
+            even, odd = self._refolded(samples)
+            return torch.matmul(self.mel_even, even) + torch.matmul(self.mel_odd, odd)
+        return torch.matmul(self.mel, self.power(samples))
 
     def static(self, samples: torch.Tensor) -> torch.Tensor:
         """Static features ``(batch, n_mfcc or n_mels, frames)`` of samples ``(batch, n)``."""
@@ -283,13 +180,34 @@ class FrontEnd(nn.Module):
         return torch.matmul(self.dct, db) if self.params.kind == "mfcc" else db
 
     def _folded(self, samples: torch.Tensor) -> tuple:
-        """Real parts ``(batch, frames, n_bins)`` and imaginary parts ``(batch, frames, n_bins - 2)``
-        (bins 1 .. N/2 - 1) up to sign, by :func:`folded_dft`."""
+        """Real and imaginary parts ``(batch, n_bins, frames)`` up to sign, by :func:`folded_dft` (the
+        imaginary parts of bins 0 and N/2 are zeros: one mel product on the power costs less than one
+        on each part)."""
         p, c, D = self.params, self.folded["centre"], self.folded["half"]
         n_frames = (samples.shape[1] - p.n_fft) // p.hop_length + 1
-        right, left = folded_halves(samples, c, D, p.hop_length, n_frames, p.n_fft)
+        rows = sample_rows(samples, (c + D) // p.hop_length, p.hop_length, n_frames, p.n_fft)
+        right = frame_rows(rows, [c + d for d in range(D + 1)], p.hop_length, n_frames)
+        left = frame_rows(rows, [c - d for d in range(D + 1)], p.hop_length, n_frames)
+        return torch.matmul(self.dft, right + left), torch.matmul(self.dft2, right - left)
+
+    def _refolded(self, samples: torch.Tensor) -> tuple:
+        """Power of the even bins ``(batch, Q + 1, frames)`` and of the odd bins ``(batch, Q, frames)``
+        by :func:`refolded_dft`: ``d = 0 .. Q`` of ``u``, ``v`` and of their partners ``N/2 - d``."""
+        p, c, D = self.params, self.folded["centre"], self.folded["half"]
+        Q, a, N, hop = self.refold["quarter"], self.refold["first"], p.n_fft, p.hop_length
+        n_frames = (samples.shape[1] - N) // hop + 1
+        rows = sample_rows(samples, (c + D) // hop, hop, n_frames, N)
+        d = range(Q + 1)
+        right, left = frame_rows(rows, [c + i for i in d], hop, n_frames), frame_rows(rows, [c - i for i in d], hop, n_frames)
+        # partners x[c + N/2 - d] and x[c - N/2 + d] of d = a .. Q; rows d < a have no partner (ratio 0):
+        # any samples of the frame do there (the first a), keeping every slice inside the frame
+        far = frame_rows(rows, list(range(a)) + [c + N // 2 - i for i in range(a, Q + 1)], hop, n_frames)
+        near = frame_rows(rows, [c - N // 2 + i for i in d], hop, n_frames)
         u, v = right + left, right - left
-        return torch.matmul(u, self.dft.T), torch.matmul(v, self.dft2.T)
+        u2, v2 = self.ratio * (far + near), self.ratio * (far - near)
+        re_even, im_even = torch.matmul(self.cos_even, u + u2), torch.matmul(self.sin_even, v - v2)
+        re_odd, im_odd = torch.matmul(self.cos_odd, u - u2), torch.matmul(self.sin_odd, v + v2)
+        return re_even * re_even + im_even * im_even, re_odd * re_odd + im_odd * im_odd
 
     def add_deltas(self, c: torch.Tensor) -> torch.Tensor:
         """``c`` stacked with its Δ (and ΔΔ), edge frames repeated (librosa's mode 'nearest').
@@ -307,5 +225,9 @@ class FrontEnd(nn.Module):
         return torch.cat([c, d], dim=1)
 
     def forward(self, samples: torch.Tensor, frame_index: torch.Tensor) -> torch.Tensor:
-        """Features of the frames ``frame_index`` (int64, any order, repeats allowed)."""
-        return self.add_deltas(torch.index_select(self.static(samples), 2, frame_index))
+        """Features of the frames ``frame_index`` (int64, any order, repeats allowed).
+
+        The frames are selected as rows of the transposed features (a gather of whole rows; along
+        the last axis onnxruntime gathers value by value, several times slower)."""
+        rows = torch.index_select(self.static(samples).transpose(1, 2), 1, frame_index)
+        return self.add_deltas(rows.transpose(1, 2))

@@ -41,7 +41,8 @@ from torch import nn
 from ..atomic import atomic_path
 from ..checkpoint import RAW_FORMAT, build_from_checkpoint, load_checkpoint, resolve_model
 from ..features.params import FeatureParams
-from .frontend import DELTA_WIDTH, FrontEnd, default_dft
+from .dft import default_dft
+from .frontend import DELTA_WIDTH, FrontEnd
 from .onnx import DEFAULT_OPSET, _is_gmm, _jsonable, checkpoint_digest
 
 INPUTS = ("samples", "frame_index")

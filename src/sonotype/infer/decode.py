@@ -275,7 +275,9 @@ def _one_class(lp, m, init, complete):
 
 
 def _runs(mask) -> list:
-    """``(a, b)`` index ranges of the runs of True in a bool array."""
+    """``(a, b)`` index ranges of the runs of True in a bool array (all True, the common case: at once)."""
+    if mask.all():
+        return [(0, len(mask))] if len(mask) else []
     edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
@@ -298,8 +300,6 @@ class FixedLagViterbi:
     offsets : sequence of float, optional
         (K,) log-prior offsets added to the log-probabilities (:meth:`DecoderConfig.prior_offsets`).
 
-    Notes
-    -----
     Codes ``0 .. K-1`` are the classes, ``K`` is silence. A frame is decided at most
     ``block + lag`` frames after it was pushed (:attr:`delay`), and at :meth:`finish`.
     """

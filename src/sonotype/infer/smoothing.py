@@ -30,6 +30,35 @@ class _Rolling:
             self.start += k
 
 
+class _Spare(_Rolling):
+    """A :class:`_Rolling` that copies only the rows appended (room to spare, compacted or grown
+    when full), for long sample buffers; a view from :meth:`get` is valid until the next append."""
+
+    def __init__(self, shape=(), dtype=np.float64):
+        super().__init__(shape, dtype)
+        self._buf, self._lo = self.data, 0
+
+    def append(self, rows) -> None:
+        rows = np.asarray(rows, self._buf.dtype)
+        have, n = len(self.data), len(rows)
+        if not n:
+            return
+        if self._lo + have + n > len(self._buf):  # full: move to the front, or into a buffer twice the need
+            buf = self._buf if 2 * (have + n) <= len(self._buf) else np.empty((2 * (have + n),) + rows.shape[1:],
+                                                                           self._buf.dtype)
+            buf[:have] = self.data
+            self._buf, self._lo = buf, 0
+        self._buf[self._lo + have:self._lo + have + n] = rows
+        self.data = self._buf[self._lo:self._lo + have + n]
+
+    def drop_before(self, a: int) -> None:
+        k = min(max(0, a - self.start), len(self.data))
+        if k:
+            self._lo += k
+            self.data = self.data[k:]
+            self.start += k
+
+
 def moving_median(S: np.ndarray, size: int) -> np.ndarray:
     """Median of each column over frames ``t - size//2 .. t + size - 1 - size//2`` (edge rows
     repeated), like ``scipy.ndimage.median_filter(mode="nearest")`` but O(n log size) with

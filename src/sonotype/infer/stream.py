@@ -100,7 +100,7 @@ class StreamingSegmenter(_SmoothingStages):
     eager : bool
         Run the network on partly filled blocks as soon as frames arrive (streaming,
         decisions within :attr:`latency_s`); ``False`` waits for complete blocks
-        (``NET_BLOCK`` frames, 41 s) or :meth:`flush`, which saves repeated work when
+        (``NET_BLOCK`` frames, 20 s) or :meth:`flush`, which saves repeated work when
         only the end result matters. The output is the same.
     smoothing : str, optional
         ``"viterbi"`` (fixed-lag decoding, :mod:`sonotype.infer.decode`) or ``"median"``
