@@ -309,3 +309,19 @@ def test_streaming_runs_the_network_only_when_a_decision_needs_it(which, request
     (eager_out, eager_calls), (lazy_out, lazy_calls) = runs[False], runs[True]
     assert lazy_out == eager_out and sum(map(len, lazy_out)) == st.n_decided > 0
     assert lazy_calls * 4 <= eager_calls
+
+
+def test_spare_buffer_matches_rolling_through_growth_and_compaction():
+    """The samples buffer that copies only what is appended gives the rows the plain rolling buffer gives."""
+    from sonotype.infer.smoothing import _Rolling, _Spare
+
+    rng = np.random.default_rng(3)
+    plain, spare = _Rolling((), np.float32), _Spare((), np.float32)
+    for _ in range(60):
+        rows = rng.standard_normal(int(rng.integers(0, 900))).astype(np.float32)
+        plain.append(rows), spare.append(rows)
+        cut = plain.start + int(rng.integers(0, len(plain.data) + 1))
+        plain.drop_before(cut), spare.drop_before(cut)
+        assert (spare.start, spare.end) == (plain.start, plain.end)
+        a = plain.start + int(rng.integers(0, len(plain.data) + 1))
+        assert np.array_equal(spare.get(a, plain.end), plain.get(a, plain.end))
