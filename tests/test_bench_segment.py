@@ -258,3 +258,28 @@ def test_segment_cv_pools_the_folds(ck, tmp_path):
     assert s["accuracy"] == pytest.approx(16 / 20) and s["speech_accuracy"] == pytest.approx((8 + 6 + 2) / 20)
     assert s["speech_to_silence"] == pytest.approx(0.1)
     assert "pooled" in seg_cv.table(res)
+
+
+def test_segment_oracle_labels_whole_segments(ck, tmp_path):
+    oracle = _load("segment_oracle")
+    classes = ["speech", "music", "noise"]
+    true = np.array(["speech"] * 4 + ["silence"] * 2 + ["music"] * 4, dtype=object)
+    # frames 0-3: speech by the mean log-probability though frame 1 alone says music; frame 3 silent
+    probs = np.array([[.6, .3, .1], [.3, .6, .1], [.7, .2, .1], [.1, .1, .8],
+                      [.3, .3, .4], [.3, .3, .4], [.2, .7, .1], [.2, .7, .1], [.5, .4, .1], [.2, .7, .1]])
+    silent = np.zeros(10, bool)
+    silent[[3, 4, 5]] = True
+    decoded = np.array(["music"] * 3 + ["silence"] * 3 + ["speech"] * 4, dtype=object)
+    out = oracle.oracle_labels(true, probs, silent, decoded, classes)
+    assert list(out) == ["speech"] * 3 + ["silence"] * 3 + ["music"] * 4   # silent frames keep their decoded label
+    cv, data = _tiny_cv(ck, tmp_path)
+    res_path = tmp_path / "oracle.json"
+    assert oracle.main(["--cv", str(cv), "--data", str(data), "--out", str(res_path)]) == 0
+    res = json.loads(res_path.read_text())
+    pooled = res["pooled"]
+    assert pooled["frames"] == 2 * 500   # 5 s of speech and music, 10 ms frames, in each of two folds
+    assert set(pooled["recall"]) == set(classes)
+    for way in oracle.WAYS:
+        assert 0 <= pooled[way] <= 100
+    with pytest.raises(SystemExit, match="no fold"):
+        oracle.main(["--cv", str(cv), "--data", str(tmp_path / "nowhere")])
