@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sonotype.data.synth import read_index, read_truth
-from sonotype.infer import Classifier, Segmenter
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_decoder import cv_pairs  # noqa: E402  (benchmarks/tune_decoder.py: each fold's model and corpus)
+
+from sonotype.data.synth import read_index, read_truth  # noqa: E402
+from sonotype.infer import Classifier, Segmenter  # noqa: E402
 
 WAYS = ("decoder", "oracle", "frame")
 
@@ -47,6 +50,11 @@ def oracle_labels(true: np.ndarray, probs: np.ndarray, silent: np.ndarray, decod
     return out
 
 
+def _tally(counts: dict, label: str) -> dict:
+    """``counts``' row of true class ``label`` (frames ``n`` and hits per way), made on first use."""
+    return counts.setdefault(label, dict.fromkeys(("n",) + WAYS, 0))
+
+
 def score_file(seg: Segmenter, row: dict, counts: dict) -> None:
     """Add one file's hits per way (and per true class) to ``counts``."""
     r = seg.segment(row["audio"])
@@ -62,7 +70,7 @@ def score_file(seg: Segmenter, row: dict, counts: dict) -> None:
     keep = true != "silence"
     for c in classes:
         m = keep & (true == c)
-        counts.setdefault(c, dict.fromkeys(("n",) + WAYS, 0))["n"] += int(m.sum())
+        _tally(counts, c)["n"] += int(m.sum())
         for way, pred in preds.items():
             counts[c][way] += int((pred[m] == c).sum())
 
@@ -83,13 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N files (of each fold)")
     ap.add_argument("--out", help="write the figures here (JSON)")
     args = ap.parse_args(argv)
-    if args.cv:
-        pairs = [(f / "model.pt", Path(args.data) / f.name) for f in sorted(Path(args.cv).glob("fold*"))
-                 if (f / "model.pt").is_file() and (Path(args.data) / f.name / "index.csv").is_file()]
-        if not pairs:
-            raise SystemExit(f"no fold with both {args.cv}/foldF/model.pt and {args.data}/foldF/index.csv")
-    else:
-        pairs = [(args.model, Path(args.data))]
+    pairs = cv_pairs(args.cv, args.data) if args.cv else [(args.model, Path(args.data))]
     counts, per_part = {}, {}
     for model, data in pairs:
         part = {}
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
         per_part[str(data)] = summary(part)
         for c, v in part.items():
             for k, x in v.items():
-                counts.setdefault(c, dict.fromkeys(("n",) + WAYS, 0))[k] += x
+                _tally(counts, c)[k] += x
         print(data, json.dumps({w: per_part[str(data)][w] for w in WAYS}), flush=True)
     result = {"pairs": [[str(m), str(d)] for m, d in pairs], "pooled": summary(counts), "parts": per_part}
     print("pooled", json.dumps(result["pooled"]))
