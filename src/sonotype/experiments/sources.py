@@ -81,6 +81,8 @@ RECIPES = {
     "rel30-ema": {**_REL30, "ema": 0.998},
     # twelfth round: the same average over about twice as many steps (decay 0.999: about ten epochs of 10,000 clips)
     "rel30-ema999": {**_REL30, "ema": 0.999},
+    # thirteenth round: the deployed average with the class-weighted distillation of the seventh round
+    "rel30-ema-distill": {**_REL30, "ema": 0.998, "distill": True, "weighted_soft": True},
 }
 DEPLOYED = "rel30-ema"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
