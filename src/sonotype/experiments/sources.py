@@ -26,6 +26,8 @@ from .training import train_model
 # recipe, and the base of its variants below
 _REL30 = {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAugmentParams(),
           "prep": PreprocessParams(silence_rel_db=30.0)}
+# _REL30 validated, kept and saved as a moving average of its weights (decay 0.998 per step): the deployed recipe
+_REL30_EMA = {**_REL30, "ema": 0.998}
 
 # recipe name -> train_model keyword arguments
 RECIPES = {
@@ -78,11 +80,11 @@ RECIPES = {
     # ninth round: waveform+mel+rel30, validated, kept and saved as an exponential moving average of its weights
     # (decay 0.998 per step: about 500 steps, five epochs of the sweep budget); deployed since the tenth round,
     # at 41 epochs of 10,000 clips (ahead of waveform+mel+rel30 at 24 on three seeds)
-    "rel30-ema": {**_REL30, "ema": 0.998},
+    "rel30-ema": _REL30_EMA,
     # twelfth round: the same average over about twice as many steps (decay 0.999: about ten epochs of 10,000 clips)
     "rel30-ema999": {**_REL30, "ema": 0.999},
     # thirteenth round: the deployed average with the class-weighted distillation of the seventh round
-    "rel30-ema-distill": {**_REL30, "ema": 0.998, "distill": True, "weighted_soft": True},
+    "rel30-ema-distill": {**_REL30_EMA, "distill": True, "weighted_soft": True},
 }
 DEPLOYED = "rel30-ema"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
