@@ -389,3 +389,10 @@ def test_distillation_recipe_learns_from_the_same_fold_s_teacher(tmp_path, capsy
     assert "other folds" in capsys.readouterr().err
     assert main(student + ["--out", str(tmp_path / "u")]) == 2
     assert "--teacher-cv" in capsys.readouterr().err
+    # a recipe carries its T and alpha (rel30-ema-distill: 4 and 0.5); --alpha overrides the recipe's
+    own = ["reproduce", "sources", "--recipes", "rel30-ema-distill", "--teacher-cv", str(teachers / "paper")] + base
+    assert main(own + ["--out", str(tmp_path / "v")]) == 0
+    assert main(own + ["--out", str(tmp_path / "w"), "--alpha", "0.25"]) == 0
+    v, w = (json.loads((tmp_path / d / "rel30-ema-distill" / "fold0" / "train.json").read_text())["distill"]
+            for d in "vw")
+    assert (v["temperature"], v["alpha"]) == (4, 0.5) and (w["temperature"], w["alpha"]) == (4, 0.25)

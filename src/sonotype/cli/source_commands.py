@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import temperature
+from .options import checked, temperature
 
 
 def _folds(text: str) -> list:
@@ -48,9 +48,11 @@ def add_cv_options(q) -> None:
     q.add_argument("--teacher-cv", metavar="DIR",
                    help="for the distillation recipes (rel30-distill...): a recipe folder of an earlier run with the "
                         "same --seed and --folds; fold F learns from DIR/foldF/model.pt")
-    q.add_argument("--temperature", default="auto", type=temperature,
-                   help="distillation temperature, or auto: chosen per fold on validation (default auto)")
-    q.add_argument("--alpha", type=float, default=0.9, help="weight of the teacher's soft targets (default 0.9)")
+    q.add_argument("--temperature", type=temperature,
+                   help="distillation temperature, or auto: chosen per fold on validation (default: the recipe's, "
+                        "4 for every distillation recipe)")
+    q.add_argument("--alpha", type=checked(float, 0.0, 1.0), help="weight of the teacher's soft targets (default: the recipe's, "
+                                               "0.5 for rel30-ema-distill, else 0.9)")
     q.add_argument("--sweep-epochs", type=int, help="epochs per T of the temperature sweep (default epochs/5)")
     q.epilog = EPILOG
 

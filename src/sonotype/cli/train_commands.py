@@ -10,7 +10,7 @@ from pathlib import Path
 from ..models.specs import TRAINABLE
 from ..train import DistillConfig, TrainConfig
 from .commands import UserError, _log, user_errors
-from .options import add_corpus, temperature
+from .options import add_corpus, checked, temperature
 
 TRAIN = TrainConfig()  # the training defaults the options show
 
@@ -61,7 +61,7 @@ def add_train(sub) -> None:
     p.add_argument("--temperature", default=DistillConfig.temperature, type=temperature,
                    help="distillation temperature T, or 'auto': one short run per T in 1,2,4,8,10, "
                         "best on validation (costs 5 × --sweep-epochs extra epochs)")
-    p.add_argument("--alpha", type=float, default=DistillConfig.alpha,
+    p.add_argument("--alpha", type=checked(float, 0.0, 1.0), default=DistillConfig.alpha,
                    help=f"weight of the soft-target loss (default {DistillConfig.alpha:g})")
     p.add_argument("--sweep-epochs", type=int, help="epochs per T with --temperature auto (default epochs/5)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores); 1 for each of several "

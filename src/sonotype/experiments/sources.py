@@ -70,10 +70,12 @@ RECIPES = {
                       "init": "imagenet"},
     # the deployed recipe distilled from each fold's teacher (--teacher-cv): soft targets of the clip before
     # its log-mel augmentation; and the same without log-mel augmentation
-    "rel30-distill": {**_REL30, "distill": True},
-    "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True},
+    # (T = 4, as measured; the distillation recipes carry their T and alpha, a --temperature / --alpha overrides them)
+    "rel30-distill": {**_REL30, "distill": True, "temperature": 4.0},
+    "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True,
+                               "temperature": 4.0},
     # rel30-distill with the soft targets class-weighted as the labels are (noise, the smallest class, keeps its weight)
-    "rel30-distill-cw": {**_REL30, "distill": True, "weighted_soft": True},
+    "rel30-distill-cw": {**_REL30, "distill": True, "weighted_soft": True, "temperature": 4.0},
     # eighth round: the deployed recipe with its validation files (early stopping, the epoch kept) from whole
     # sources of the training folds, not from groups of the training sources: chosen for unheard sources
     "rel30-valsrc": {**_REL30, "val_by_source": True},
@@ -84,7 +86,7 @@ RECIPES = {
     # twelfth round: the same average over about twice as many steps (decay 0.999: about ten epochs of 10,000 clips)
     "rel30-ema999": {**_REL30, "ema": 0.999},
     # thirteenth round: the deployed average with the class-weighted distillation of the seventh round
-    "rel30-ema-distill": {**_REL30_EMA, "distill": True, "weighted_soft": True},
+    "rel30-ema-distill": {**_REL30_EMA, "distill": True, "weighted_soft": True, "temperature": 4.0, "alpha": 0.5},
 }
 DEPLOYED = "rel30-ema"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
@@ -168,7 +170,7 @@ def _run_fold(corpus, c, folds, f, recipe, model, clip, out, seed, log, config, 
         r = json.loads(done.read_text())
         if "test" in r:
             return r
-    kwargs = {**RECIPES[recipe], **config}
+    kwargs = {**RECIPES[recipe], **{k: v for k, v in config.items() if v is not None}}
     if kwargs.pop("distill", False):
         kwargs["teacher"] = fold_teacher(teacher_cv, f, folds)
     write_split(out / "fold-split.csv", c, fold_split(c, folds, f, seed, kwargs.pop("val_by_source", False)))
