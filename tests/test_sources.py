@@ -396,3 +396,9 @@ def test_distillation_recipe_learns_from_the_same_fold_s_teacher(tmp_path, capsy
     v, w = (json.loads((tmp_path / d / "rel30-ema-distill" / "fold0" / "train.json").read_text())["distill"]
             for d in "vw")
     assert (v["temperature"], v["alpha"]) == (4, 0.5) and (w["temperature"], w["alpha"]) == (4, 0.25)
+    assert v["weighted"] and not v["trusted"]
+    assert RECIPES["rel30-ema-distill-trust"] == {**RECIPES["rel30-ema-distill"], "trusted_soft": True}
+    trust = ["reproduce", "sources", "--recipes", "rel30-ema-distill-trust", "--teacher-cv", str(teachers / "paper")]
+    assert main(trust + base + ["--out", str(tmp_path / "x")]) == 0
+    x = json.loads((tmp_path / "x" / "rel30-ema-distill-trust" / "fold0" / "train.json").read_text())["distill"]
+    assert x["trusted"] and x["weighted"] and (x["temperature"], x["alpha"]) == (4, 0.5)

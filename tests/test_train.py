@@ -81,6 +81,25 @@ def test_class_weighted_distillation_weights_each_clip_s_soft_loss_by_its_class(
         float(distillation_loss(s, t, y, T, 0.9, ones)), rel=1e-6)
 
 
+def test_trusted_distillation_drops_the_soft_loss_of_clips_the_teacher_gets_wrong():
+    torch.manual_seed(1)
+    s, t = torch.randn(6, 3), torch.randn(6, 3)
+    y = t.argmax(-1).clone()
+    y[[1, 4]] = (y[[1, 4]] + 1) % 3  # the teacher is wrong on clips 1 and 4
+    w = torch.tensor([1.0, 0.5, 3.0])
+    T = 2.0
+    kl = (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1) - torch.log_softmax(s / T, -1))).sum(-1)
+    right = torch.tensor([1.0, 0, 1, 1, 0, 1])
+    want = float((kl * w[y] * right).sum() / w[y].sum()) * T * T  # normalised over the whole batch
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, trusted=True)) == pytest.approx(want, rel=1e-5)
+    assert float(distillation_loss(s, t, y, T, 1.0, trusted=True)) == pytest.approx(
+        float((kl * right).mean()) * T * T, rel=1e-5)
+    # a teacher right on every clip: the same loss as without trust; the label part is untouched either way
+    y = t.argmax(-1)
+    assert float(distillation_loss(s, t, y, T, 0.7, w, weighted=True, trusted=True)) == pytest.approx(
+        float(distillation_loss(s, t, y, T, 0.7, w, weighted=True)), rel=1e-6)
+
+
 @pytest.mark.parametrize("arch", ["slim", "snn"])
 def test_fit_lowers_loss_and_checkpoint_round_trip(tmp_path, arch):
     params = MFCC if arch == "slim" else MFCC_DELTAS

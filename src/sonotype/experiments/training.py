@@ -35,7 +35,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 evaluate: bool = True, deltas: int | None = None, teacher=None, temperature=1.0,
                 alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
                 mel_augment: MelAugmentParams | None = None, exclude_list=None, prep: PreprocessParams | None = None,
-                threads: int | None = None, weighted_soft: bool = False, **config) -> dict:
+                threads: int | None = None, weighted_soft: bool = False, trusted_soft: bool = False,
+                **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
     evaluate on its test split.
 
@@ -45,7 +46,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     ``config`` holds further :class:`~sonotype.train.TrainConfig` fields (``epochs``, ``lr``...).
 
     Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
-    ``alpha`` × soft-target loss at ``temperature`` (class-weighted with ``weighted_soft``) + (1 − ``alpha``) × label loss; the
+    ``alpha`` × soft-target loss at ``temperature`` (class-weighted with ``weighted_soft``; with ``trusted_soft`` only
+    on clips whose label is the teacher's top class) + (1 − ``alpha``) × label loss; the
     teacher's logits are computed once (:mod:`sonotype.experiments.teacher`, cached).
     ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default
     ``max(1, epochs // 5)``) per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps
@@ -68,7 +70,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
                       distill=None if teacher is None else DistillConfig(str(teacher), temperature, alpha,
-                                                                                weighted=weighted_soft),
+                                                                                weighted=weighted_soft,
+                                                                                trusted=trusted_soft),
                       **config)
     if cfg.distill is not None:
         check_distillation(model, cfg.distill)

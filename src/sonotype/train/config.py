@@ -23,6 +23,8 @@ class DistillConfig:
         Weight each clip's soft-target loss by its class's weight, as the label loss is weighted
         (``TrainConfig.class_weights``). False (the paper's loss, and this project's until the
         seventh CV round): only the label part is class-weighted.
+    trusted : bool
+        Count a clip's soft-target loss only where the teacher's top class is its label.
     """
 
     teacher: str
@@ -30,6 +32,7 @@ class DistillConfig:
     alpha: float = 0.9
     sweep: dict | None = None
     weighted: bool = False
+    trusted: bool = False
 
 
 @dataclass

@@ -79,7 +79,7 @@ def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None
     if soft is None:
         return F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
     return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight, smoothing,
-                             distill.weighted)
+                             distill.weighted, distill.trusted)
 
 
 @dataclass
