@@ -37,8 +37,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 mel_augment: MelAugmentParams | None = None, exclude_list=None, prep: PreprocessParams | None = None,
                 threads: int | None = None, weighted_soft: bool = False, trusted_soft: bool = False,
                 **config) -> dict:
-    """Train ``model`` on the train split of ``corpus`` (val for early stopping), then
-    evaluate on its test split.
+    """Train ``model`` on the train split of ``corpus`` (val for early stopping), then evaluate on its test split.
 
     Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
     and, with ``evaluate``, the files of :func:`evaluate_model` under ``out/test``.
@@ -69,9 +68,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     resolve_init(init, model)
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
-                      distill=None if teacher is None else DistillConfig(str(teacher), temperature, alpha,
-                                                                                weighted=weighted_soft,
-                                                                                trusted=trusted_soft),
+                      distill=None if teacher is None else DistillConfig(
+                          str(teacher), temperature, alpha, weighted=weighted_soft, trusted=trusted_soft),
                       **config)
     if cfg.distill is not None:
         check_distillation(model, cfg.distill)
