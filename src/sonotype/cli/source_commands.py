@@ -51,8 +51,9 @@ def add_cv_options(q) -> None:
     q.add_argument("--temperature", type=temperature,
                    help="distillation temperature, or auto: chosen per fold on validation (default: the recipe's, "
                         "4 for every distillation recipe)")
-    q.add_argument("--alpha", type=checked(float, 0.0, 1.0), help="weight of the teacher's soft targets (default: the recipe's, "
-                                               "0.5 for rel30-ema-distill, else 0.9)")
+    q.add_argument("--alpha", type=checked(float, 0.0, 1.0),
+                   help="weight of the teacher's soft targets (default: the recipe's, 0.5 for rel30-ema-distill "
+                        "and rel30-ema-distill-trust, else 0.9)")
     q.add_argument("--sweep-epochs", type=int, help="epochs per T of the temperature sweep (default epochs/5)")
     q.epilog = EPILOG
 

@@ -28,6 +28,12 @@ _REL30 = {"deltas": 2, "augment": AugmentParams(copies=1), "mel_augment": MelAug
           "prep": PreprocessParams(silence_rel_db=30.0)}
 # _REL30 validated, kept and saved as a moving average of its weights (decay 0.998 per step): the deployed recipe
 _REL30_EMA = {**_REL30, "ema": 0.998}
+# distillation from each fold's teacher (--teacher-cv) at the T it was measured with (a --temperature overrides it);
+# and with the soft targets class-weighted as the labels are (noise, the smallest class, keeps its weight)
+_DISTILL = {"distill": True, "temperature": 4.0}
+_DISTILL_CW = {**_DISTILL, "weighted_soft": True}
+# the deployed average distilled, half soft targets, half labels (thirteenth round)
+_REL30_EMA_DISTILL = {**_REL30_EMA, **_DISTILL_CW, "alpha": 0.5}
 
 # recipe name -> train_model keyword arguments
 RECIPES = {
@@ -70,12 +76,10 @@ RECIPES = {
                       "init": "imagenet"},
     # the deployed recipe distilled from each fold's teacher (--teacher-cv): soft targets of the clip before
     # its log-mel augmentation; and the same without log-mel augmentation
-    # (T = 4, as measured; the distillation recipes carry their T and alpha, a --temperature / --alpha overrides them)
-    "rel30-distill": {**_REL30, "distill": True, "temperature": 4.0},
-    "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, "distill": True,
-                               "temperature": 4.0},
-    # rel30-distill with the soft targets class-weighted as the labels are (noise, the smallest class, keeps its weight)
-    "rel30-distill-cw": {**_REL30, "distill": True, "weighted_soft": True, "temperature": 4.0},
+    "rel30-distill": {**_REL30, **_DISTILL},
+    "waveform+rel30-distill": {**{k: v for k, v in _REL30.items() if k != "mel_augment"}, **_DISTILL},
+    # rel30-distill with the soft targets class-weighted
+    "rel30-distill-cw": {**_REL30, **_DISTILL_CW},
     # eighth round: the deployed recipe with its validation files (early stopping, the epoch kept) from whole
     # sources of the training folds, not from groups of the training sources: chosen for unheard sources
     "rel30-valsrc": {**_REL30, "val_by_source": True},
@@ -86,11 +90,10 @@ RECIPES = {
     # twelfth round: the same average over about twice as many steps (decay 0.999: about ten epochs of 10,000 clips)
     "rel30-ema999": {**_REL30, "ema": 0.999},
     # thirteenth round: the deployed average with the class-weighted distillation of the seventh round
-    "rel30-ema-distill": {**_REL30_EMA, "distill": True, "weighted_soft": True, "temperature": 4.0, "alpha": 0.5},
+    "rel30-ema-distill": _REL30_EMA_DISTILL,
     # fourteenth round: the same, the soft targets only on clips whose label is the teacher's top class (seeds 0 and
     # 1 of the thirteenth cost noise 2-4 points: effects the teacher hears as speech or music)
-    "rel30-ema-distill-trust": {**_REL30_EMA, "distill": True, "weighted_soft": True, "trusted_soft": True,
-                                "temperature": 4.0, "alpha": 0.5},
+    "rel30-ema-distill-trust": {**_REL30_EMA_DISTILL, "trusted_soft": True},
 }
 DEPLOYED = "rel30-ema"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 

@@ -21,13 +21,12 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels
         raise ValueError("temperature must be positive")
     log_p = F.log_softmax(logits / temperature, -1)
     q = F.softmax(teacher_logits / temperature, -1)
-    if trusted:
+    if trusted or (weighted and weight is not None):
         w = weight[labels] if weighted and weight is not None else torch.ones_like(logits[:, 0])
-        kl = F.kl_div(log_p, q, reduction="none").sum(-1) * (teacher_logits.argmax(-1) == labels).to(w.dtype)
-        soft = (kl * w).sum() / w.sum() * temperature**2
-    elif weighted and weight is not None:
         kl = F.kl_div(log_p, q, reduction="none").sum(-1)
-        soft = (kl * weight[labels]).sum() / weight[labels].sum() * temperature**2
+        if trusted:
+            kl = kl * (teacher_logits.argmax(-1) == labels).to(kl.dtype)
+        soft = (kl * w).sum() / w.sum() * temperature**2
     else:
         soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2
     hard = F.cross_entropy(logits, labels, weight=weight, label_smoothing=label_smoothing)
