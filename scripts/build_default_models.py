@@ -119,11 +119,15 @@ def train_teacher(corpus: str, runs: Path) -> Path:
     return runs / "teacher" / "model.pt"
 
 
-def recipe_kwargs(corpus: str, runs: Path, temperature, name: str = DEPLOYED) -> dict:
-    """``train_model`` keyword arguments of recipe ``name`` (its teacher trained first if it distils)."""
+def recipe_kwargs(corpus: str, runs: Path, temperature=None, name: str = DEPLOYED) -> dict:
+    """``train_model`` keyword arguments of recipe ``name`` (its teacher trained first if it distils).
+
+    ``temperature`` None keeps the recipe's own T (``"auto"`` where it names none); a value overrides it.
+    """
     recipe = dict(RECIPES[name])
     if recipe.pop("distill", False):
-        recipe.update(teacher=train_teacher(corpus, runs), temperature=temperature)
+        T = temperature if temperature is not None else recipe.get("temperature", "auto")
+        recipe.update(teacher=train_teacher(corpus, runs), temperature=T)
     return recipe
 
 
@@ -136,8 +140,9 @@ def main(argv=None):
                     help=f"training recipe (default the deployed one, {DEPLOYED})")
     ap.add_argument("--assets", default=str(ASSETS),
                     help="where the models and cards go (default the package's assets: the bundled models)")
-    ap.add_argument("--temperature", default="auto",
-                    help="distillation temperature of a distilling recipe (default auto: chosen on validation)")
+    ap.add_argument("--temperature", default=None,
+                    help="distillation temperature of a distilling recipe (default the recipe's own T; "
+                         "'auto' chooses it on validation)")
     ap.add_argument("--cv", action="append", default=[], metavar="[MODEL=]DIR",
                     help="a finished 'sonotype reproduce sources' folder to quote in the cards (repeat: one per seed); "
                          "MODEL=DIR quotes it in that model's card only")
@@ -151,7 +156,7 @@ def main(argv=None):
     if args.models == "teacher":
         train_teacher(args.corpus, Path(args.runs))
         return
-    T = args.temperature if args.temperature == "auto" else float(args.temperature)
+    T = args.temperature if args.temperature in (None, "auto") else float(args.temperature)
     recipe = recipe_kwargs(args.corpus, Path(args.runs), T, args.recipe)
     for name in args.models.split(","):
         t0 = time.time()

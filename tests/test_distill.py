@@ -348,3 +348,23 @@ def test_keras_file_without_mobilenet_layers_is_named(env):
         f.create_dataset("dense_1/dense_1/kernel:0", data=np.zeros((4, 4), np.float32))
     with pytest.raises(ValueError, match="other.h5: not ImageNet weights.*'conv1' has no weight 'kernel'.*dense_1"):
         apply_init(MobileNetV1(3, 0.25), f"imagenet:{env / 'other.h5'}", "mobilenet")
+
+
+def _build_script():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "build_default_models.py"
+    spec = importlib.util.spec_from_file_location("build_default_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("given, expected", [(None, 4.0), ("auto", "auto"), (2.0, 2.0)])
+def test_build_script_keeps_the_recipes_temperature_unless_given(tmp_path, monkeypatch, given, expected):
+    build = _build_script()
+    monkeypatch.setattr(build, "train_teacher", lambda corpus, runs: runs / "teacher" / "model.pt")
+    kw = build.recipe_kwargs("musan:x", tmp_path, given, "rel30-ema-distill")
+    assert kw["temperature"] == expected and kw["alpha"] == 0.5 and "distill" not in kw
+    assert kw["teacher"] == tmp_path / "teacher" / "model.pt"
+    assert "teacher" not in build.recipe_kwargs("musan:x", tmp_path, None, "rel30-ema")
