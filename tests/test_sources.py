@@ -402,3 +402,7 @@ def test_distillation_recipe_learns_from_the_same_fold_s_teacher(tmp_path, capsy
     assert main(trust + base + ["--out", str(tmp_path / "x")]) == 0
     x = json.loads((tmp_path / "x" / "rel30-ema-distill-trust" / "fold0" / "train.json").read_text())["distill"]
     assert x["trusted"] and x["weighted"] and (x["temperature"], x["alpha"]) == (4, 0.5)
+    sm = ["reproduce", "sources", "--recipes", "rel30-ema-distill-sm", "--teacher-cv", str(teachers / "paper")]
+    assert main(sm + base + ["--out", str(tmp_path / "y")]) == 0
+    y = json.loads((tmp_path / "y" / "rel30-ema-distill-sm" / "fold0" / "train.json").read_text())["distill"]
+    assert y["soft_classes"] == ["speech", "music"] and y["weighted"] and not y["trusted"] and y["alpha"] == 0.5

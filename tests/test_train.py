@@ -273,3 +273,25 @@ def test_accuracy_ties_go_to_lower_validation_loss(tmp_path, monkeypatch):
     cfg = TrainConfig(model="slim", clip=0.5, epochs=4, updates_per_epoch=2, patience=100)
     r = fit(toy_data(), cfg, tmp_path / "r", log=quiet)
     assert r["best_epoch"] == 2 and load_checkpoint(tmp_path / "r" / "model.pt")["metrics"]["epoch"] == 2
+
+
+def test_class_mask_keeps_the_soft_loss_of_the_named_classes_only():
+    from sonotype.train import DistillConfig
+    from sonotype.train.loop import soft_class_mask
+    torch.manual_seed(2)
+    s, t = torch.randn(6, 3), torch.randn(6, 3)
+    y = torch.tensor([0, 1, 2, 2, 1, 0])
+    w = torch.tensor([1.0, 0.5, 3.0])
+    T = 3.0
+    kl = (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1) - torch.log_softmax(s / T, -1))).sum(-1)
+    mask = soft_class_mask(DistillConfig("t.pt", soft_classes=["speech", "music"]), ["music", "noise", "speech"], "cpu")
+    assert mask.tolist() == [1.0, 0.0, 1.0]
+    keep = (y != 1).float()  # class 1 (noise) loses its soft part; normalised over the whole batch
+    want = float((kl * w[y] * keep).sum() / w[y].sum()) * T * T
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_mask=mask)) == pytest.approx(want, rel=1e-5)
+    # every class kept: the loss without a mask; the label part is untouched
+    assert float(distillation_loss(s, t, y, T, 0.6, w, weighted=True, class_mask=torch.ones(3))) == pytest.approx(
+        float(distillation_loss(s, t, y, T, 0.6, w, weighted=True)), rel=1e-6)
+    assert soft_class_mask(DistillConfig("t.pt"), ["music"], "cpu") is None
+    with pytest.raises(ValueError, match="speach"):
+        soft_class_mask(DistillConfig("t.pt", soft_classes=["speach"]), ["music", "noise", "speech"], "cpu")

@@ -36,7 +36,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                 alpha: float = 0.9, init: str = "random", sweep_epochs: int | None = None,
                 mel_augment: MelAugmentParams | None = None, exclude_list=None, prep: PreprocessParams | None = None,
                 threads: int | None = None, weighted_soft: bool = False, trusted_soft: bool = False,
-                **config) -> dict:
+                soft_classes=None, **config) -> dict:
     """Train ``model`` on the train split of ``corpus`` (val for early stopping), then evaluate on its test split.
 
     Writes ``out/split.csv``, ``out/model.pt`` (the best checkpoint), ``out/train.json``
@@ -45,15 +45,14 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     ``config`` holds further :class:`~sonotype.train.TrainConfig` fields (``epochs``, ``lr``...).
 
     Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
-    ``alpha`` × soft-target loss at ``temperature`` (class-weighted with ``weighted_soft``; with ``trusted_soft`` only
-    on clips whose label is the teacher's top class) + (1 − ``alpha``) × label loss; the
-    teacher's logits are computed once (:mod:`sonotype.experiments.teacher`, cached).
-    ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default
-    ``max(1, epochs // 5)``) per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps
-    the T with the best validation accuracy, so it costs about ``len(TEMPERATURES) ×
-    sweep_epochs`` extra epochs. The chosen T and the sweep are in ``train.json`` and in the
-    checkpoint's config (``distill``). With ``augment`` the teacher hears the same augmented
-    copies as the student (they are remade from the same seeds).
+    ``alpha`` × soft-target loss at ``temperature`` (``weighted_soft``: class-weighted; ``trusted_soft``: only on
+    clips whose label is the teacher's top class; ``soft_classes``: only on those classes' clips) + (1 − ``alpha``) ×
+    label loss; the teacher's logits are computed once (:mod:`sonotype.experiments.teacher`, cached).
+    ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default ``max(1, epochs // 5)``)
+    per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps the T with the best validation accuracy, so
+    it costs about ``len(TEMPERATURES) × sweep_epochs`` extra epochs. The chosen T and the sweep are in
+    ``train.json`` and in the checkpoint's config (``distill``). With ``augment`` the teacher hears the same
+    augmented copies as the student (they are remade from the same seeds).
 
     ``init`` ("random", "imagenet", "imagenet:PATH") initialises a MobileNet's conv layers.
     ``mel_augment`` draws log-mel augmentation afresh for every training batch
@@ -69,7 +68,8 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
     cfg = TrainConfig(model=model, clip=clip, seed=seed, init=init,
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
                       distill=None if teacher is None else DistillConfig(
-                          str(teacher), temperature, alpha, weighted=weighted_soft, trusted=trusted_soft),
+                          str(teacher), temperature, alpha, weighted=weighted_soft, trusted=trusted_soft,
+                          soft_classes=soft_classes and list(soft_classes)),
                       **config)
     if cfg.distill is not None:
         check_distillation(model, cfg.distill)

@@ -25,6 +25,8 @@ class DistillConfig:
         seventh CV round): only the label part is class-weighted.
     trusted : bool
         Count a clip's soft-target loss only where the teacher's top class is its label.
+    soft_classes : list of str or None
+        Count a clip's soft-target loss only where its label is one of these classes (None: every class).
     """
 
     teacher: str
@@ -33,6 +35,7 @@ class DistillConfig:
     sweep: dict | None = None
     weighted: bool = False
     trusted: bool = False
+    soft_classes: list | None = None
 
 
 @dataclass

@@ -67,7 +67,8 @@ def evaluate_clips(model, ds, classes) -> dict:
     return {"accuracy": float(np.mean(P.argmax(1) == y)), "loss": nll, "n": int(len(y))}
 
 
-def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None, smoothing: float = 0.0):
+def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None, smoothing: float = 0.0,
+          class_mask=None):
     inner = model.module if hasattr(model, "module") else model
     if getattr(inner, "clip_rule", "mean") == "vote":
         if inner.receptive_field == 0 and xb.shape[2] > FRAMES_PER_CLIP:
@@ -79,7 +80,7 @@ def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None
     if soft is None:
         return F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
     return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight, smoothing,
-                             distill.weighted, distill.trusted)
+                             distill.weighted, distill.trusted, class_mask)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Run:
     labels: torch.Tensor  # class of each training clip
     X_all: torch.Tensor | None  # all training clips (None: augmented afresh per batch)
     ema: torch.nn.Module | None = None  # moving average of ``model``'s weights (cfg.ema > 0)
+    soft_mask: torch.Tensor | None = None  # per class: 1 where a clip's soft targets count (distill.soft_classes)
 
     @property
     def kept(self) -> torch.nn.Module:
@@ -208,8 +210,18 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
         raise ValueError("teacher logits need cfg.distill (temperature, alpha)")
     soft = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     run = Run(data, cfg, model, net, opt, device, rank, world, n, batch, math.ceil(n / batch), weight, soft,
-              labels, X_all, ema)
+              labels, X_all, ema, soft_class_mask(cfg.distill, data.classes, device))
     return run, kwargs, state
+
+
+def soft_class_mask(distill: DistillConfig | None, classes, device) -> torch.Tensor | None:
+    """Per class, 1.0 where a clip's soft targets count (``distill.soft_classes``); None when all count."""
+    if distill is None or distill.soft_classes is None:
+        return None
+    unknown = sorted(set(distill.soft_classes) - set(classes))
+    if unknown:
+        raise ValueError(f"soft_classes {unknown} are not classes of the data ({', '.join(classes)})")
+    return torch.tensor([float(c in distill.soft_classes) for c in classes], device=device)
 
 
 def weight_average(model: torch.nn.Module, decay: float):
@@ -250,7 +262,8 @@ def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
         soft = None if run.soft is None else run.soft[ks].to(run.device)
         for grp in run.opt.param_groups:
             grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
-        total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill, cfg.label_smoothing))
+        total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill, cfg.label_smoothing,
+                                               run.soft_mask))
         if run.ema is not None:
             run.ema.update_parameters(run.model)
         bar.set_postfix(loss=f"{total / (b + 1):.4f}")
