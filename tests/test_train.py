@@ -293,5 +293,10 @@ def test_class_mask_keeps_the_soft_loss_of_the_named_classes_only():
     assert float(distillation_loss(s, t, y, T, 0.6, w, weighted=True, class_mask=torch.ones(3))) == pytest.approx(
         float(distillation_loss(s, t, y, T, 0.6, w, weighted=True)), rel=1e-6)
     assert soft_class_mask(DistillConfig("t.pt"), ["music"], "cpu") is None
+    twice = soft_class_mask(DistillConfig("t.pt", soft_classes={"noise": 2.0, "music": 1.0}), ["music", "noise", "speech"],
+                            "cpu")
+    assert twice.tolist() == [1.0, 2.0, 0.0]
+    want = float((kl * w[y] * twice[y]).sum() / w[y].sum()) * T * T
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_mask=twice)) == pytest.approx(want, rel=1e-5)
     with pytest.raises(ValueError, match="speach"):
         soft_class_mask(DistillConfig("t.pt", soft_classes=["speach"]), ["music", "noise", "speech"], "cpu")

@@ -69,7 +69,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
                       mel_augment=None if mel_augment is None else mel_augment.to_dict(),
                       distill=None if teacher is None else DistillConfig(
                           str(teacher), temperature, alpha, weighted=weighted_soft, trusted=trusted_soft,
-                          soft_classes=soft_classes and list(soft_classes)),
+                          soft_classes=soft_classes),
                       **config)
     if cfg.distill is not None:
         check_distillation(model, cfg.distill)

@@ -25,8 +25,9 @@ class DistillConfig:
         seventh CV round): only the label part is class-weighted.
     trusted : bool
         Count a clip's soft-target loss only where the teacher's top class is its label.
-    soft_classes : list of str or None
-        Count a clip's soft-target loss only where its label is one of these classes (None: every class).
+    soft_classes : list of str, dict or None
+        Count a clip's soft-target loss only where its label is one of these classes (None: every class), or
+        ``{class: factor}``: multiply it by its label's factor (0 for a class not named).
     """
 
     teacher: str

@@ -215,13 +215,16 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
 
 
 def soft_class_mask(distill: DistillConfig | None, classes, device) -> torch.Tensor | None:
-    """Per class, 1.0 where a clip's soft targets count (``distill.soft_classes``); None when all count."""
+    """Per class, the factor of a clip's soft targets (``distill.soft_classes``: a list of the classes that count,
+    1.0 each, or ``{class: factor}``; a class not named gets 0); None when all count once."""
     if distill is None or distill.soft_classes is None:
         return None
     unknown = sorted(set(distill.soft_classes) - set(classes))
     if unknown:
         raise ValueError(f"soft_classes {unknown} are not classes of the data ({', '.join(classes)})")
-    return torch.tensor([float(c in distill.soft_classes) for c in classes], device=device)
+    named = distill.soft_classes
+    factor = named if isinstance(named, dict) else dict.fromkeys(named, 1.0)
+    return torch.tensor([float(factor.get(c, 0.0)) for c in classes], device=device)
 
 
 def weight_average(model: torch.nn.Module, decay: float):
