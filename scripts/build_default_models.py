@@ -122,12 +122,13 @@ def train_teacher(corpus: str, runs: Path) -> Path:
 def recipe_kwargs(corpus: str, runs: Path, temperature=None, name: str = DEPLOYED) -> dict:
     """``train_model`` keyword arguments of recipe ``name`` (its teacher trained first if it distils).
 
-    ``temperature`` None keeps the recipe's own T (``"auto"`` where it names none); a value overrides it.
+    ``temperature`` None keeps the recipe's own T; a value (or ``"auto"``) overrides it, as in ``reproduce sources``.
     """
     recipe = dict(RECIPES[name])
     if recipe.pop("distill", False):
-        T = temperature if temperature is not None else recipe.get("temperature", "auto")
-        recipe.update(teacher=train_teacher(corpus, runs), temperature=T)
+        recipe["teacher"] = train_teacher(corpus, runs)
+        if temperature is not None:
+            recipe["temperature"] = temperature
     return recipe
 
 

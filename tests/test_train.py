@@ -275,28 +275,28 @@ def test_accuracy_ties_go_to_lower_validation_loss(tmp_path, monkeypatch):
     assert r["best_epoch"] == 2 and load_checkpoint(tmp_path / "r" / "model.pt")["metrics"]["epoch"] == 2
 
 
-def test_class_mask_keeps_the_soft_loss_of_the_named_classes_only():
+def test_class_factors_scale_the_soft_loss_of_each_class():
     from sonotype.train import DistillConfig
-    from sonotype.train.loop import soft_class_mask
+    from sonotype.train.loop import soft_class_factors
     torch.manual_seed(2)
     s, t = torch.randn(6, 3), torch.randn(6, 3)
     y = torch.tensor([0, 1, 2, 2, 1, 0])
     w = torch.tensor([1.0, 0.5, 3.0])
     T = 3.0
     kl = (torch.softmax(t / T, -1) * (torch.log_softmax(t / T, -1) - torch.log_softmax(s / T, -1))).sum(-1)
-    mask = soft_class_mask(DistillConfig("t.pt", soft_classes=["speech", "music"]), ["music", "noise", "speech"], "cpu")
+    mask = soft_class_factors(DistillConfig("t.pt", soft_classes=["speech", "music"]), ["music", "noise", "speech"], "cpu")
     assert mask.tolist() == [1.0, 0.0, 1.0]
     keep = (y != 1).float()  # class 1 (noise) loses its soft part; normalised over the whole batch
     want = float((kl * w[y] * keep).sum() / w[y].sum()) * T * T
-    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_mask=mask)) == pytest.approx(want, rel=1e-5)
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_factor=mask)) == pytest.approx(want, rel=1e-5)
     # every class kept: the loss without a mask; the label part is untouched
-    assert float(distillation_loss(s, t, y, T, 0.6, w, weighted=True, class_mask=torch.ones(3))) == pytest.approx(
+    assert float(distillation_loss(s, t, y, T, 0.6, w, weighted=True, class_factor=torch.ones(3))) == pytest.approx(
         float(distillation_loss(s, t, y, T, 0.6, w, weighted=True)), rel=1e-6)
-    assert soft_class_mask(DistillConfig("t.pt"), ["music"], "cpu") is None
-    twice = soft_class_mask(DistillConfig("t.pt", soft_classes={"noise": 2.0, "music": 1.0}), ["music", "noise", "speech"],
+    assert soft_class_factors(DistillConfig("t.pt"), ["music"], "cpu") is None
+    twice = soft_class_factors(DistillConfig("t.pt", soft_classes={"noise": 2.0, "music": 1.0}), ["music", "noise", "speech"],
                             "cpu")
     assert twice.tolist() == [1.0, 2.0, 0.0]
     want = float((kl * w[y] * twice[y]).sum() / w[y].sum()) * T * T
-    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_mask=twice)) == pytest.approx(want, rel=1e-5)
+    assert float(distillation_loss(s, t, y, T, 1.0, w, weighted=True, class_factor=twice)) == pytest.approx(want, rel=1e-5)
     with pytest.raises(ValueError, match="speach"):
-        soft_class_mask(DistillConfig("t.pt", soft_classes=["speach"]), ["music", "noise", "speech"], "cpu")
+        soft_class_factors(DistillConfig("t.pt", soft_classes=["speach"]), ["music", "noise", "speech"], "cpu")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
                       temperature: float = 1.0, alpha: float = 0.9, weight=None,
                       label_smoothing: float = 0.0, weighted: bool = False, trusted: bool = False,
-                      class_mask: torch.Tensor | None = None) -> torch.Tensor:
+                      class_factor: torch.Tensor | None = None) -> torch.Tensor:
     """``alpha * T² * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)``.
 
     The soft part is scaled by T² so its gradients keep their size as T changes; ``label_smoothing``
@@ -16,20 +16,21 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels
     soft part is class-weighted too: each clip's KL counts ``weight[y]``, normalised by the sum of
     the batch's weights as the weighted cross-entropy is. With ``trusted`` a clip's soft part counts
     only where the teacher's top class is the clip's label (still normalised over the whole batch), so a
-    teacher that hears a noise clip as speech does not teach the student to. ``class_mask`` (one 0/1 value per
-    class) keeps a clip's soft part only where its label's value is 1 (still normalised over the whole batch).
+    teacher that hears a noise clip as speech does not teach the student to. ``class_factor`` (one value per
+    class) multiplies each clip's soft part by its label's value: 0 drops it, 2 counts it twice (still normalised
+    over the whole batch's weights).
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive")
     log_p = F.log_softmax(logits / temperature, -1)
     q = F.softmax(teacher_logits / temperature, -1)
-    if trusted or class_mask is not None or (weighted and weight is not None):
+    if trusted or class_factor is not None or (weighted and weight is not None):
         w = weight[labels] if weighted and weight is not None else torch.ones_like(logits[:, 0])
         kl = F.kl_div(log_p, q, reduction="none").sum(-1)
         if trusted:
             kl = kl * (teacher_logits.argmax(-1) == labels).to(kl.dtype)
-        if class_mask is not None:
-            kl = kl * class_mask.to(kl.dtype)[labels]
+        if class_factor is not None:
+            kl = kl * class_factor.to(kl.dtype)[labels]
         soft = (kl * w).sum() / w.sum() * temperature**2
     else:
         soft = F.kl_div(log_p, q, reduction="batchmean") * temperature**2

@@ -68,7 +68,7 @@ def evaluate_clips(model, ds, classes) -> dict:
 
 
 def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None, smoothing: float = 0.0,
-          class_mask=None):
+          class_factor=None):
     inner = model.module if hasattr(model, "module") else model
     if getattr(inner, "clip_rule", "mean") == "vote":
         if inner.receptive_field == 0 and xb.shape[2] > FRAMES_PER_CLIP:
@@ -80,7 +80,7 @@ def _loss(model, xb, yb, weight, soft=None, distill: DistillConfig | None = None
     if soft is None:
         return F.cross_entropy(logits, yb, weight=weight, label_smoothing=smoothing)
     return distillation_loss(logits, soft, yb, float(distill.temperature), distill.alpha, weight, smoothing,
-                             distill.weighted, distill.trusted, class_mask)
+                             distill.weighted, distill.trusted, class_factor)
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Run:
     labels: torch.Tensor  # class of each training clip
     X_all: torch.Tensor | None  # all training clips (None: augmented afresh per batch)
     ema: torch.nn.Module | None = None  # moving average of ``model``'s weights (cfg.ema > 0)
-    soft_mask: torch.Tensor | None = None  # per class: 1 where a clip's soft targets count (distill.soft_classes)
+    soft_factor: torch.Tensor | None = None  # per class: the factor of a clip's soft targets (distill.soft_classes)
 
     @property
     def kept(self) -> torch.nn.Module:
@@ -210,11 +210,11 @@ def start_run(data, cfg: TrainConfig, out: Path, resume: bool, log, teacher_logi
         raise ValueError("teacher logits need cfg.distill (temperature, alpha)")
     soft = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     run = Run(data, cfg, model, net, opt, device, rank, world, n, batch, math.ceil(n / batch), weight, soft,
-              labels, X_all, ema, soft_class_mask(cfg.distill, data.classes, device))
+              labels, X_all, ema, soft_class_factors(cfg.distill, data.classes, device))
     return run, kwargs, state
 
 
-def soft_class_mask(distill: DistillConfig | None, classes, device) -> torch.Tensor | None:
+def soft_class_factors(distill: DistillConfig | None, classes, device) -> torch.Tensor | None:
     """Per class, the factor of a clip's soft targets (``distill.soft_classes``: a list of the classes that count,
     1.0 each, or ``{class: factor}``; a class not named gets 0); None when all count once."""
     if distill is None or distill.soft_classes is None:
@@ -266,7 +266,7 @@ def train_epoch(run: Run, epoch: int, idx: list) -> tuple:
         for grp in run.opt.param_groups:
             grp["lr"] = sgdr(epoch * run.steps + b, cfg.cycle * run.steps, cfg.lr, cfg.lr_min, cfg.cycle_mult)
         total += optimiser_step(run.opt, _loss(run.net, xb, yb, run.weight, soft, cfg.distill, cfg.label_smoothing,
-                                               run.soft_mask))
+                                               run.soft_factor))
         if run.ema is not None:
             run.ema.update_parameters(run.model)
         bar.set_postfix(loss=f"{total / (b + 1):.4f}")
