@@ -1,11 +1,13 @@
-"""Per-class clip-logit offsets chosen by nested source-fold CV: do they raise the macro mean over sources?
+"""Clip decision rules and per-class clip-logit offsets, measured by source-fold CV: do they raise the macro mean?
 
-Usage: python benchmarks/cv_clip_offsets.py DIR RECIPE [--corpus musan:../shared/data/minimusan]
+Usage: python benchmarks/cv_clip_decisions.py DIR RECIPE [--corpus musan:../shared/data/minimusan]
        (e.g. runs/cv-distema rel30-ema-distill)
 
 Re-scores each ``DIR/RECIPE/fold<k>/model.pt`` (torch path) on that fold's test files and keeps every 2 s clip's
-log-probabilities in ``fold<k>/test/clip_logp.npz`` (read back when present). A clip's logits are the time-mean
-of its frame logits, so an offset per class added to them is one added to every frame. Each fold's offsets
+scores under three clip rules in ``fold<k>/test/clip_scores.npz`` (read back when present): the mean of its frame
+logits (the models' rule), the mean of its frame probabilities, and its frames' votes. Prints the macro mean over
+sources of each rule. Then the offsets: a clip's logits are the time-mean of its frame logits, so an offset per
+class added to them is one added to every frame. Each fold's offsets
 (speech 0; music and noise on a grid of -1.5..1.5 by 0.1) are chosen to maximise the macro mean over sources of
 the *other* four folds' clips, then applied to its own: no fold's offsets saw its sources. Prints the macro and
 class means without and with them, the offsets of each fold, and those chosen on all folds (in sample).
@@ -15,6 +17,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sonotype.data import open_corpus
 from sonotype.experiments.evaluation import clip_dataset
@@ -23,27 +26,36 @@ from sonotype.infer import Classifier
 GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
 
 
+def clip_scores(model, X: np.ndarray) -> dict:
+    """Scores ``(clips, classes)`` of clips ``X`` under each rule, from the frame logits of ``model``."""
+    with torch.no_grad():
+        fl = torch.cat([model.frame_logits(torch.as_tensor(X[i:i + 512])) for i in range(0, len(X), 512)]).numpy()
+    p = np.exp(fl - fl.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    votes = np.stack([(fl.argmax(1) == c).mean(1) for c in range(fl.shape[1])], 1)
+    return {"logit-mean": fl.mean(2), "prob-mean": p.mean(2), "vote": votes + 1e-6 * p.mean(2)}
+
+
 def dump(fold: Path, by_path: dict) -> dict:
-    out = fold / "test" / "clip_logp.npz"
+    out = fold / "test" / "clip_scores.npz"
     if not out.is_file():
         rows = [r for r in csv.DictReader(open(fold / "fold-split.csv")) if r["split"] == "test"]
         clf = Classifier(fold / "model.pt", backend="torch")
         ds = clip_dataset(clf, [by_path[r["path"]] for r in rows], 2.0)
         X, y = ds.arrays()
-        P = clf.predict_clips(X)
         src = np.array([ds.sources[ds.file_of(k)] for k in range(len(ds))])
-        np.savez(out, logp=np.log(np.clip(P, 1e-30, None)), y=y, source=src)
+        np.savez(out, y=y, source=src, **clip_scores(clf.model.eval(), X))
     z = np.load(out)
-    return {"logp": z["logp"], "y": z["y"], "source": z["source"]}
+    return {k: z[k] for k in z.files}
 
 
-def source_accuracy(f: dict, b) -> dict:
-    ok = (f["logp"] + b).argmax(1) == f["y"]
+def source_accuracy(f: dict, b, rule: str = "logit-mean") -> dict:
+    ok = (f[rule] + b).argmax(1) == f["y"]
     return {s: float(ok[f["source"] == s].mean()) for s in np.unique(f["source"])}
 
 
 def best_offsets(folds: list):
-    logp = np.concatenate([f["logp"] for f in folds])
+    logp = np.concatenate([f["logit-mean"] for f in folds])
     y = np.concatenate([f["y"] for f in folds])
     _, inv = np.unique(np.concatenate([f["source"] for f in folds]), return_inverse=True)
     n = np.bincount(inv)
@@ -65,6 +77,11 @@ args = ap.parse_args()
 by_path = {str(i.path): i for i in open_corpus(args.corpus).items}
 folds = [dump(Path(args.dir) / args.recipe / f"fold{k}", by_path) for k in range(5)]
 label = {s: int(np.bincount(f["y"][f["source"] == s]).argmax()) for f in folds for s in np.unique(f["source"])}
+for rule in ("logit-mean", "prob-mean", "vote"):
+    acc = {}
+    for f in folds:
+        acc.update(source_accuracy(f, np.zeros(3), rule))
+    print(f"clip rule {rule}: {means(acc, label)}")
 base, nested = {}, {}
 for k, f in enumerate(folds):
     b, _ = best_offsets(folds[:k] + folds[k + 1:])
