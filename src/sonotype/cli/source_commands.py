@@ -20,7 +20,7 @@ def _folds(text: str) -> list:
 # written out so that building the parser imports no training code; a test checks it against RECIPES
 RECIPE_NAMES = ("channel+mel", "mel", "mel-balanced", "mel-mixup", "mel-mixup-warp", "mel-nomask", "mel-nomix", "mel-sqrt-balanced",
                 "mel-strong", "mel-warp", "paper", "plain", "rel30-eq1s", "rel30-fms", "rel30-fms-same", "rel30-ls", "rel30-noisemix",
-                "rel30-distill", "rel30-distill-cw", "rel30-ema", "rel30-ema-distill", "rel30-ema-distill-n2", "rel30-ema-distill-sm", "rel30-ema-distill-trust", "rel30-ema999", "rel30-noise-balanced", "rel30-valsrc", "rel30-wd", "teacher-rel30",
+                "rel30-distill", "rel30-distill-cw", "rel30-ema", "rel30-ema-distill", "rel30-ema-distill-last", "rel30-ema-distill-n2", "rel30-ema-distill-n2-last", "rel30-ema-distill-sm", "rel30-ema-distill-trust", "rel30-ema999", "rel30-ema999-last", "rel30-noise-balanced", "rel30-valsrc", "rel30-wd", "teacher-rel30",
                 "waveform", "waveform3",
                 "waveform+mel", "waveform+mel+rel20", "waveform+mel+rel30", "waveform+rel30-distill", "waveform3+mel",
                 "waveform3+mel+rel30")

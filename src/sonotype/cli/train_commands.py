@@ -47,6 +47,9 @@ def add_train(sub) -> None:
     p.add_argument("--ema", type=float, default=TRAIN.ema, metavar="DECAY",
                    help="keep an exponential moving average of the weights, this decay per step (e.g. 0.998), and "
                         "validate and save it instead of the raw weights (default 0: off)")
+    p.add_argument("--keep", choices=["best", "last"], default=TRAIN.keep,
+                   help="weights saved: best, the epoch best on validation (early stopping after --patience "
+                        "epochs); last, those after the last epoch, no early stopping (default best)")
     p.add_argument("--exclude", metavar="CSV", help="exclusion list (path,reason; paths relative to the corpus root)")
     p.add_argument("--silence-rel-db", type=float, metavar="DB",
                    help="also drop audio more than DB dB under the file's loud level before clipping, in training "
@@ -128,7 +131,7 @@ def train(args):
                         augment=AugmentParams(copies=args.augment) if args.augment else None,
                         mel_augment=MelAugmentParams() if args.mel_augment else None, balance=args.balance,
                         label_smoothing=args.label_smoothing, weight_decay=args.weight_decay, ema=args.ema,
-                        exclude_list=args.exclude, prep=PreprocessParams(silence_rel_db=args.silence_rel_db),
+                        keep=args.keep, exclude_list=args.exclude, prep=PreprocessParams(silence_rel_db=args.silence_rel_db),
                         holdout_source=args.holdout_source, resume=not args.no_resume, cache_dir=args.cache,
                         deltas=args.deltas,
                         workers=args.workers, log=_log, epochs=args.epochs, lr=args.lr, patience=args.patience,

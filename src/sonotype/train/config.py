@@ -67,6 +67,10 @@ class TrainConfig:
     # exponential moving average of the weights, decay per optimiser step (0: none); when set, the averaged
     # weights are the ones validated, kept and saved (Polyak / EMA averaging)
     ema: float = 0.0
+    # the weights kept in model.pt: "best", the epoch best on validation (early stopping after ``patience``
+    # epochs without a better one), or "last", those after the last epoch (no early stopping; validation
+    # only logged)
+    keep: str = "best"
     gmm_components: int = 256
     gmm_frames: int = 40000
     device: str = "auto"
@@ -85,6 +89,8 @@ class TrainConfig:
                              f"{self.label_smoothing:g} and {self.weight_decay:g}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"need 0 <= ema < 1 (a decay per step), got {self.ema:g}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
 
     def to_dict(self) -> dict:
         """Plain dict for the checkpoint (``distill``: ``{}`` when there is no teacher)."""

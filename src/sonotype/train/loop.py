@@ -113,7 +113,8 @@ class Run:
 
 def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher_logits=None) -> dict:
     """Train ``cfg.model`` on ``data`` (a :class:`~sonotype.train.data.ClipData`), keep the
-    best checkpoint by validation accuracy in ``out_dir/model.pt``.
+    best checkpoint by validation accuracy in ``out_dir/model.pt`` (``cfg.keep == "last"``: the weights
+    after the last epoch, no early stopping).
 
     A ``last.pt`` with optimiser state is written after every epoch; with ``resume`` an
     interrupted run continues from it and ends with the same weights as an
@@ -136,16 +137,20 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         if run.rank == 0:
             log(f"epoch {epoch + 1}: loss {total / max(1, n_batches):.4f}  val acc {val['accuracy']:.4f}"
                 + ("  *" if improved else ""))
-            if improved:
+            if improved and cfg.keep == "best":
                 save_model(out / "model.pt", run.kept, cfg, data, kwargs, {"val": val, "epoch": epoch + 1},
                            state["seconds"])
             atomic_save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "state": state,
                          "rng": torch.get_rng_state(), "ema": None if run.ema is None else run.ema.state_dict()},
                         out / "last.pt")
-        if state["stale"] >= cfg.patience:
+        if state["stale"] >= cfg.patience and cfg.keep == "best":
             if run.rank == 0:
                 log(f"early stop: no better validation accuracy for {cfg.patience} epochs")
             break
+    if cfg.keep == "last" and run.rank == 0:
+        val = evaluate_clips(run.kept, data.val, data.classes) if data.val is not None else {}
+        save_model(out / "model.pt", run.kept, cfg, data, kwargs, {"val": val, "epoch": state["epoch"]},
+                   state.get("seconds", 0.0))
     return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
             "seconds": state.get("seconds", 0.0), "batch": run.batch, "checkpoint": str(out / "model.pt")}
 
