@@ -74,6 +74,12 @@ def average_text(recipe: str) -> str:
             f"{decay:g} per step, `TrainConfig.ema`)." if decay else "")
 
 
+def kept_text(r) -> str:
+    """Which epoch's weights a training result kept: "Weights of epoch 41 of 41 (the last)"."""
+    kept, n = r.get("kept_epoch", r.get("best_epoch")), len(r.get("history", []))
+    return f"Weights of epoch {kept} of {n} ({'the last' if kept == n else 'the best on validation'})"
+
+
 def card(name, r, corpus, cmd, cv_text, epochs, recipe=DEPLOYED):
     t = r["test"]
     shown = {"clip": RECIPE["clip"], "deltas": RECIPES[recipe]["deltas"], **RECIPE, "epochs": epochs}
@@ -97,7 +103,7 @@ def card(name, r, corpus, cmd, cv_text, epochs, recipe=DEPLOYED):
   32 mel bands / 25 ms / 10 ms **with Δ and ΔΔ stacked as 60 input channels**, {silence_text(recipe)}, loudness
   equalised over 250 ms windows.{average_text(recipe)}{teacher_text(r)}
 - **Parameters**: {t['params']:,} ({PAPER_INPUT[name]:,} with the paper's 20 static MFCC inputs: the 60 input
-  channels widen block 1 only). Best epoch {r.get('best_epoch')} of {len(r.get('history', []))}; training took
+  channels widen block 1 only). {kept_text(r)}; training took
   {r['seconds']:.0f} s on this machine's 2-core CPU (one torch thread).
 - **Test split, {RECIPE['clip']:g} s clips** ({t['n']} clips from {t['files']} files): accuracy {pct(t['accuracy'])},
   speech-vs-non-speech {pct(t['speech_accuracy'])}, recall speech {pct(t['recall']['speech'])} /

@@ -152,6 +152,7 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
         save_model(out / "model.pt", run.kept, cfg, data, kwargs, {"val": val, "epoch": state["epoch"]},
                    state.get("seconds", 0.0))
     return {"best_val_accuracy": state["best"], "best_epoch": state["best_epoch"], "history": state["history"],
+            "kept_epoch": state["epoch"] if cfg.keep == "last" else state["best_epoch"],
             "seconds": state.get("seconds", 0.0), "batch": run.batch, "checkpoint": str(out / "model.pt")}
 
 
