@@ -293,6 +293,23 @@ def test_keep_last_saves_the_final_weights_without_early_stopping(tmp_path, monk
         TrainConfig(keep="first")
 
 
+def test_a_run_resumed_after_an_early_stop_stays_stopped(tmp_path, monkeypatch):
+    import sonotype.train.loop as loop
+    monkeypatch.setattr(loop, "evaluate_clips", lambda *a, **k: {"accuracy": 0.5, "loss": 1.0})
+    cfg = TrainConfig(model="slim", clip=0.5, epochs=6, updates_per_epoch=2, patience=2)
+    first = fit(toy_data(), cfg, tmp_path / "r", log=quiet)
+    assert len(first["history"]) == 3  # epoch 1 best, stopped after 2 epochs without a better one
+    before = torch.load(tmp_path / "r" / "last.pt", weights_only=False)["model"]
+    # the same command again (or with more epochs) trains nothing more, as an uninterrupted run would
+    again = fit(toy_data(), TrainConfig(**{**cfg.to_dict(), "distill": None, "epochs": 9}), tmp_path / "r", log=quiet)
+    assert len(again["history"]) == 3
+    after = torch.load(tmp_path / "r" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # a larger patience lets it go on
+    more = fit(toy_data(), TrainConfig(**{**cfg.to_dict(), "distill": None, "patience": 5}), tmp_path / "r", log=quiet)
+    assert len(more["history"]) == 6
+
+
 def test_class_factors_scale_the_soft_loss_of_each_class():
     from sonotype.train import DistillConfig
     from sonotype.train.loop import soft_class_factors

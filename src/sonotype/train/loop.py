@@ -128,7 +128,8 @@ def fit(data, cfg: TrainConfig, out_dir, resume: bool = True, log=print, teacher
     run, kwargs, state = start_run(data, cfg, out, resume, log, teacher_logits)
     draw = (None if cfg.balance == "none" else
             torch.from_numpy(data.train.source_weights(balance_power(cfg.balance, data.classes))))
-    for epoch in range(state["epoch"], cfg.epochs):
+    stopped = cfg.keep == "best" and state["stale"] >= cfg.patience  # resumed after an early stop: done
+    for epoch in range(state["epoch"], state["epoch"] if stopped else cfg.epochs):
         t0 = time.time()
         total, n_batches = train_epoch(run, epoch, epoch_indices(run, epoch, draw))
         val = evaluate_clips(run.kept, data.val, data.classes) if data.val is not None else {"accuracy": -total}
