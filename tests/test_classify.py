@@ -91,14 +91,16 @@ def test_train_and_evaluate_commands(tmp_path, musan, capsys, monkeypatch):
     monkeypatch.setenv("SONOTYPE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     rc = main(["train", "--corpus", f"musan:{musan}", "--model", "slim", "--clip", "0.5", "--out", str(out),
-               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1", "--silence-rel-db", "30"])
+               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1", "--silence-rel-db", "30", "--keep", "last"])
     assert rc == 0
-    assert load_checkpoint(out / "model.pt")["prep"]["silence_rel_db"] == 30.0  # inference repeats it
+    ck = load_checkpoint(out / "model.pt")
+    assert ck["prep"]["silence_rel_db"] == 30.0  # inference repeats it
+    assert ck["config"]["keep"] == "last" and ck["metrics"]["epoch"] == 2
     for f in ("model.pt", "last.pt", "split.csv", "train.json", "test/metrics.json", "test/table.md",
               "test/confusion.png"):
         assert (out / f).is_file(), f
     t = json.loads((out / "train.json").read_text())
-    assert 0 <= t["test"]["accuracy"] <= 1 and len(t["history"]) == 2
+    assert 0 <= t["test"]["accuracy"] <= 1 and len(t["history"]) == 2 and t["kept_epoch"] == 2
     rc = main(["evaluate", "--model", str(out / "model.pt"), "--corpus", f"musan:{musan}",
                "--split", str(out / "split.csv"), "--out", str(tmp_path / "ev"), "--workers", "1"])
     assert rc == 0
