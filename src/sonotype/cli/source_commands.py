@@ -53,7 +53,7 @@ def add_cv_options(q) -> None:
                         "4 for every distillation recipe)")
     q.add_argument("--alpha", type=checked(float, 0.0, 1.0),
                    help="weight of the teacher's soft targets (default: the recipe's, 0.5 for rel30-ema-distill "
-                        "and its -trust, -sm and -n2 variants, else 0.9)")
+                        "and its -trust, -sm, -n2, -last and -n2-last variants, else 0.9)")
     q.add_argument("--sweep-epochs", type=int, help="epochs per T of the temperature sweep (default epochs/5)")
     q.epilog = EPILOG
 
