@@ -77,18 +77,16 @@ args = ap.parse_args()
 by_path = {str(i.path): i for i in open_corpus(args.corpus).items}
 folds = [dump(Path(args.dir) / args.recipe / f"fold{k}", by_path) for k in range(5)]
 label = {s: int(np.bincount(f["y"][f["source"] == s]).argmax()) for f in folds for s in np.unique(f["source"])}
+by_rule = {}
 for rule in ("logit-mean", "prob-mean", "vote"):
-    acc = {}
-    for f in folds:
-        acc.update(source_accuracy(f, np.zeros(3), rule))
-    print(f"clip rule {rule}: {means(acc, label)}")
-base, nested = {}, {}
+    by_rule[rule] = {s: a for f in folds for s, a in source_accuracy(f, np.zeros(3), rule).items()}
+    print(f"clip rule {rule}: {means(by_rule[rule], label)}")
+nested = {}
 for k, f in enumerate(folds):
     b, _ = best_offsets(folds[:k] + folds[k + 1:])
     print(f"fold {k}: offsets music {b[1]:+.1f}, noise {b[2]:+.1f}")
-    base.update(source_accuracy(f, np.zeros(3)))
     nested.update(source_accuracy(f, b))
 b, acc = best_offsets(folds)
-print(f"without offsets: {means(base, label)}")
+print(f"without offsets: {means(by_rule['logit-mean'], label)}")
 print(f"nested offsets:  {means(nested, label)}")
 print(f"chosen on all folds (in sample): music {b[1]:+.1f}, noise {b[2]:+.1f}, macro {100 * acc:.2f}")

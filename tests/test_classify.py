@@ -91,7 +91,8 @@ def test_train_and_evaluate_commands(tmp_path, musan, capsys, monkeypatch):
     monkeypatch.setenv("SONOTYPE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     rc = main(["train", "--corpus", f"musan:{musan}", "--model", "slim", "--clip", "0.5", "--out", str(out),
-               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1", "--silence-rel-db", "30", "--keep", "last"])
+               "--epochs", "2", "--updates-per-epoch", "4", "--workers", "1", "--silence-rel-db", "30",
+               "--keep", "last"])
     assert rc == 0
     ck = load_checkpoint(out / "model.pt")
     assert ck["prep"]["silence_rel_db"] == 30.0  # inference repeats it

@@ -98,12 +98,10 @@ RECIPES = {
     "rel30-ema-distill-sm": {**_REL30_EMA_DISTILL, "soft_classes": ("speech", "music")},
     # sixteenth round: the other way round, the noise clips' soft part counted twice (taking it away cost noise)
     "rel30-ema-distill-n2": {**_REL30_EMA_DISTILL, "soft_classes": {"speech": 1.0, "music": 1.0, "noise": 2.0}},
-    # the same three recipes keeping the weights after the last epoch instead of the epoch best on validation
-    "rel30-ema999-last": {**_REL30, "ema": 0.999, "keep": "last"},
-    "rel30-ema-distill-last": {**_REL30_EMA_DISTILL, "keep": "last"},
-    "rel30-ema-distill-n2-last": {**_REL30_EMA_DISTILL, "keep": "last",
-                                  "soft_classes": {"speech": 1.0, "music": 1.0, "noise": 2.0}},
 }
+# sixteenth round: three of them keeping the weights after the last epoch instead of the epoch best on validation
+RECIPES.update({f"{r}-last": {**RECIPES[r], "keep": "last"}
+                for r in ("rel30-ema999", "rel30-ema-distill", "rel30-ema-distill-n2")})
 DEPLOYED = "rel30-ema"  # the recipe of the bundled models (chosen by this cross-validation); "deployed" names it
 
 

@@ -46,7 +46,7 @@ def train_model(corpus: str, model: str = "slim", clip: float = 1.0, out="runs/m
 
     Distillation: with ``teacher`` (a checkpoint with the same classes) the loss is
     ``alpha`` × soft-target loss at ``temperature`` (``weighted_soft``: class-weighted; ``trusted_soft``: only on
-    clips whose label is the teacher's top class; ``soft_classes``: only on those classes' clips) + (1 − ``alpha``) ×
+    clips whose label is the teacher's top class; ``soft_classes``: only on those classes' clips, or ``{class: factor}``) + (1 − ``alpha``) ×
     label loss; the teacher's logits are computed once (:mod:`sonotype.experiments.teacher`, cached).
     ``temperature="auto"`` first trains one short run of ``sweep_epochs`` epochs (default ``max(1, epochs // 5)``)
     per T in :data:`TEMPERATURES` under ``out/tsweep/T<T>`` and keeps the T with the best validation accuracy, so

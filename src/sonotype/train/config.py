@@ -36,7 +36,7 @@ class DistillConfig:
     sweep: dict | None = None
     weighted: bool = False
     trusted: bool = False
-    soft_classes: list | None = None
+    soft_classes: list | dict | None = None
 
 
 @dataclass
